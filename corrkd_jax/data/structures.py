@@ -1,0 +1,77 @@
+"""The data layer's value types (see docs/architecture.md) and its one error type."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+class DataFormatError(ValueError):
+    """Bad input data: names the file, the line (when there is one) and the problem."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path}, line {line}" if line is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemTable:
+    """Item side information, row i = item id i (row 0 = padding, all fields "")."""
+
+    external_ids: np.ndarray  # object/str [N + 1]: original id or ASIN ("" at row 0)
+    fields: dict[str, np.ndarray]  # field name -> object/str array [N + 1] ("" when missing)
+    num_items: int  # N
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionData:
+    """Preprocessed interactions: one chronological item-id sequence per user."""
+
+    name: str  # e.g. "amazon-beauty" or "synthetic"
+    sequences: list[np.ndarray]  # per user: int32 item ids 1..N in chronological order
+    user_ids: np.ndarray  # external user ids, object/str [num_users]
+    items: ItemTable
+
+    @property
+    def num_users(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def num_items(self) -> int:
+        return self.items.num_items
+
+    @property
+    def num_interactions(self) -> int:
+        return int(sum(len(s) for s in self.sequences))
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """(history -> target) cases. Histories are RIGHT-aligned: the last real item is in the
+    last column, padding (0) on the left; truncated to the last max_len items."""
+
+    histories: np.ndarray  # int32 [n, max_len]
+    targets: np.ndarray  # int32 [n], item ids 1..N
+    users: np.ndarray  # int32 [n], user index into InteractionData.sequences
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """int32 [n]: number of real (non-padding) items in each history."""
+        return (self.histories > 0).sum(1).astype(np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """The three example sets of one evaluation protocol."""
+
+    protocol: str  # "leave_one_out" | "ratio"
+    train: Examples
+    valid: Examples
+    test: Examples
