@@ -223,7 +223,7 @@ def test_session_graph_adjacency_with_repeats():
 
 
 def test_relational_gat_matches_loop_reference():
-    """One attention per edge type, softmax over existing edges only (loop reference)."""
+    """One attention vector and amplifier per edge type, softmax over existing edges only."""
     adjacency = session_graph(np.array([[0, 0, 1, 2, 1, 3, 3, 2]], np.int32))["adjacency"][0]
     rng = np.random.default_rng(2)
     x = rng.normal(size=(1, 8, DIM)).astype(np.float32)
@@ -233,6 +233,7 @@ def test_relational_gat_matches_loop_reference():
 
     w = np.asarray(params["params"]["kernel"])
     a = np.asarray(params["params"]["edge_attention"])
+    amp = np.asarray(params["params"]["edge_amplifier"])
     h = x[0] @ w
     expected = np.zeros_like(h)
     for i in range(8):
@@ -241,6 +242,7 @@ def test_relational_gat_matches_loop_reference():
             continue  # padding node: no edges, zero output
         e = np.array([(h[i] * h[j]) @ a[adjacency[i, j] - 1] for j in js])
         e = np.where(e > 0, e, 0.1 * e)
+        e = e * np.array([amp[adjacency[i, j] - 1] for j in js])
         alpha = np.exp(e - e.max()) / np.exp(e - e.max()).sum()
         expected[i] = alpha @ h[js]
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)

@@ -9,6 +9,7 @@ Config fields read (defaults in brackets when the field is absent):
     model.dropout                  [0.0] dropout rate of fusion and backbone
     model.session_graph.last_n     [2] positions summed into the sequence vector
     model.session_graph.negative_slope  [0.1] LeakyReLU slope of the graph attention
+    model.session_graph.attention_dropout  [0.0] dropout on the graph-attention weights
     model.sasrec.num_blocks        [2] self-attention blocks
     model.sasrec.num_heads         [2] attention heads (dim % num_heads == 0)
     model.sasrec.max_positions     [200] learned positions (>= the longest padded batch)
@@ -90,8 +91,12 @@ def make_backbone(model_config: Any) -> nn.Module:
         last_n = int(_get(section, "last_n", 2))
         if last_n < 1:
             raise ValueError(f"model.session_graph.last_n={last_n} must be >= 1")
+        attention_dropout = float(_get(section, "attention_dropout", 0.0))
+        if not 0.0 <= attention_dropout < 1.0:
+            raise ValueError(f"model.session_graph.attention_dropout={attention_dropout} "
+                             "must be in [0, 1)")
         return SessionGraph(dim, dropout, last_n,
-                            float(_get(section, "negative_slope", 0.1)))
+                            float(_get(section, "negative_slope", 0.1)), attention_dropout)
     if cls is SASRec:
         heads = int(_get(section, "num_heads", 2))
         if heads < 1 or dim % heads:

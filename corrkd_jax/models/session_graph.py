@@ -34,33 +34,43 @@ def _uniform(scale: float) -> nn.initializers.Initializer:
 class RelationalGAT(nn.Module):
     """One relational graph-attention layer with a learned attention vector per edge type.
 
-    `h = x W`; for an edge i -> j of type r: `e_ij = LeakyReLU((h_i * h_j) . a_r)`; softmax over
-    the j with an edge; output `sum_j alpha_ij h_j`. Nodes without edges (padding) give 0.
+    `h = x W`; for an edge i -> j of type r: `e_ij = s_r * LeakyReLU((h_i * h_j) . a_r)` with a
+    learned vector `a_r` and a learned scalar `s_r` per edge type (the released code's "relation
+    amplifier"); softmax over the j with an edge; attention dropout; output `sum_j alpha_ij h_j`.
+    Nodes without edges (padding) give 0.
+
+    The released code applies dropout to the masked scores *before* the softmax, which turns
+    dropped non-edges (score -9e15) into score 0 and lets nodes attend to padding; we drop the
+    attention weights after the softmax instead (standard attention dropout).
     """
 
     dim: int
     num_edge_types: int = NUM_EDGE_TYPES
     negative_slope: float = 0.1
+    attention_dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, x: jax.Array, adjacency: jax.Array) -> jax.Array:
-        """Args: x float32 [B, n, d_in]; adjacency int32 [B, n, n] (0 = no edge).
+    def __call__(self, x: jax.Array, adjacency: jax.Array, train: bool = False) -> jax.Array:
+        """Args: x float32 [B, n, d_in]; adjacency int32 [B, n, n] (0 = no edge); train enables
+        attention dropout (rng stream "dropout").
 
         Returns: float32 [B, n, dim].
         """
         init = _uniform(1.0 / np.sqrt(self.dim))
         kernel = self.param("kernel", init, (x.shape[-1], self.dim))
         attn = self.param("edge_attention", init, (self.num_edge_types, self.dim))
+        amplifier = self.param("edge_amplifier", init, (self.num_edge_types,))
         h = x @ kernel  # [B, n, d]
         # (h_i * h_j) . a_r for every type r at once: [B, R, n, n], no [B, n, n, d] tensor.
         scores = jnp.einsum("brid,bjd->brij", h[:, None] * attn[None, :, None, :], h)
         edge_type = jnp.clip(adjacency - 1, 0, self.num_edge_types - 1)
         e = jnp.take_along_axis(scores, edge_type[:, None], axis=1)[:, 0]  # [B, n, n]
-        e = nn.leaky_relu(e, self.negative_slope)
+        e = nn.leaky_relu(e, self.negative_slope) * amplifier[edge_type]
         edge = adjacency > 0
         # Masked softmax; rows without any edge get all-zero weights (finite, no NaN).
         alpha = jax.nn.softmax(jnp.where(edge, e, jnp.finfo(e.dtype).min), axis=-1)
         alpha = jnp.where(edge, alpha, 0.0)
+        alpha = nn.Dropout(self.attention_dropout, deterministic=not train)(alpha)
         return alpha @ h
 
 
@@ -86,6 +96,7 @@ class SessionGraph(nn.Module):
     dropout: float = 0.0
     last_n: int = 2
     negative_slope: float = 0.1
+    attention_dropout: float = 0.0
 
     @nn.compact
     def __call__(
@@ -105,8 +116,9 @@ class SessionGraph(nn.Module):
 
         Returns: float32 [B, d].
         """
-        graph = RelationalGAT(self.dim, negative_slope=self.negative_slope, name="gnn")(
-                id_rows, batch["adjacency"])
+        graph = RelationalGAT(self.dim, negative_slope=self.negative_slope,
+                              attention_dropout=self.attention_dropout, name="gnn")(
+                id_rows, batch["adjacency"], train)
         fused = GatedFusion(self.dim, name="fusion")([id_rows, graph, *view_rows])  # [B, Ln, d]
         fused = nn.Dropout(self.dropout, deterministic=not train)(fused)
         positions = jnp.take_along_axis(fused, batch["alias"][..., None], axis=1)  # [B, Lb, d]
