@@ -1,0 +1,25 @@
+"""Amazon Toys and Games (S3-Rec 5-core): configs/beauty.py with this dataset.
+
+    python -m corrkd_jax.train --config configs/toys.py:sasrec,kdsr \
+        --workdir runs/toys/sasrec-kdsr
+
+The item table has only short keyword text, so there is one view, `text`
+(configs/features/toys_minilm.py). Argument "backbone,variant" as in configs/beauty.py.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from corrkd_jax.trainer.config_files import sibling_config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    config = sibling_config(__file__, "beauty.py", arg)
+    config.data.root = "../shared/data/amazon-toys"  # relative to the repo root
+    config.model.views = ("text",)  # IDGenRec keyword text (no titles in this dataset)
+    config.features = sibling_config(__file__, "features/toys_minilm.py")  # stage 1
+    config.features.reduce.method = "pca"  # as in configs/beauty.py (the autoencoder collapses)
+    config.features.out_dir = ".cache/features/toys_minilm_pca"  # repo-relative cache
+    config.features.reduce.dim = config.model.get_ref("dim")  # reduced width = model.dim
+    return config

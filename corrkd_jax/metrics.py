@@ -1,0 +1,103 @@
+"""Exact full-ranking metrics (HR, NDCG, MRR at k) and their weighted accumulation.
+
+Definitions (method.md, "Evaluation"): every case ranks its target against all N items;
+`rank = 1 + #{items whose score is strictly greater than the target's}`, so ties are resolved in
+the target's favour and the metric never depends on the order of tied items.
+
+    HR@k   = [rank <= k]
+    NDCG@k = [rank <= k] / log2(rank + 1)
+    MRR@k  = [rank <= k] / rank
+
+With a single relevant item the ideal DCG is 1, so NDCG@k needs no normalisation. The released
+KDSR code divides by the ideal DCG of *k* relevant items, `sum_{i=1..k} 1 / log2(i + 1)`, which
+makes its NDCG too small by a constant factor (2.95 at k=5, 4.54 at k=10, 7.04 at k=20);
+`released_ndcg_factor(k)` returns that factor so old numbers can be converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DEFAULT_KS: tuple[int, ...] = (5, 10, 20)
+METRIC_NAMES: tuple[str, ...] = ("HR", "NDCG", "MRR")
+
+
+def target_ranks(scores: jax.Array, targets: jax.Array) -> jax.Array:
+    """1-based rank of each target among all columns.
+
+    Args:
+        scores: float [B, N], one score per candidate item (column j = item j + 1).
+        targets: int [B], the target's column index in `scores`.
+
+    Returns:
+        int32 [B]: 1 + number of columns with a score strictly greater than the target's.
+        A NaN target score gets the largest int32 rank (never a hit) instead of silently
+        ranking first (NaN compares False with everything).
+    """
+    scores = jnp.asarray(scores)
+    targets = jnp.asarray(targets, dtype=jnp.int32)
+    target_scores = jnp.take_along_axis(scores, targets[:, None], axis=1)
+    ranks = 1 + jnp.sum(scores > target_scores, axis=1, dtype=jnp.int32)
+    return jnp.where(jnp.isnan(target_scores[:, 0]), jnp.iinfo(jnp.int32).max, ranks)
+
+
+def rank_metrics(
+        scores: jax.Array,
+        targets: jax.Array,
+        ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, jax.Array]:
+    """Per-case HR@k, NDCG@k and MRR@k. Jittable; `ks` must be static (a Python sequence).
+
+    Args:
+        scores: float [B, N] scores over all N items.
+        targets: int [B] target column indices in [0, N).
+        ks: cut-offs.
+
+    Returns:
+        dict with keys `HR@k`, `NDCG@k`, `MRR@k` for every k in `ks`, each float32 [B].
+    """
+    ranks = target_ranks(scores, targets).astype(jnp.float32)
+    out: dict[str, jax.Array] = {}
+    for k in ks:
+        hit = (ranks <= k).astype(jnp.float32)
+        out[f"HR@{k}"] = hit
+        out[f"NDCG@{k}"] = hit / jnp.log2(ranks + 1.0)
+        out[f"MRR@{k}"] = hit / ranks
+    return out
+
+
+def weighted_sums(metrics: Mapping[str, jax.Array], weights: jax.Array) -> dict[str, jax.Array]:
+    """Sums of per-case metrics weighted by `weights` float [B], plus the total weight.
+
+    Returns a dict of float32 scalars: every metric key, and `"count"` = sum(weights). Padded
+    rows carry weight 0, so a short last batch is exact after `finalize`.
+    """
+    weights = jnp.asarray(weights, dtype=jnp.float32)
+    sums = {name: jnp.sum(value * weights) for name, value in metrics.items()}
+    sums["count"] = jnp.sum(weights)
+    return sums
+
+
+def finalize(sums: Mapping[str, float | np.ndarray]) -> dict[str, float]:
+    """Host-side mean: every sum divided by `sums["count"]` (float64 on the host).
+
+    Raises:
+        ValueError: when the count is zero (nothing was evaluated).
+    """
+    count = float(np.asarray(sums["count"], dtype=np.float64))
+    if count <= 0:
+        raise ValueError("cannot average metrics over zero evaluation cases (count == 0)")
+    return {
+            name: float(np.asarray(value, dtype=np.float64)) / count
+            for name, value in sums.items()
+            if name != "count"
+    }
+
+
+def released_ndcg_factor(k: int) -> float:
+    """Ideal DCG of k relevant items: the released code's NDCG@k equals ours divided by this."""
+    return float(np.sum(1.0 / np.log2(np.arange(2, k + 2))))

@@ -1,0 +1,76 @@
+"""Data parallelism: one mesh axis "data" over every device; batches split, state replicated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+# Set by the usual launchers (SLURM, Open MPI) to the number of processes of the job.
+_PROCESS_COUNT_ENV = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
+
+
+def multi_process_environment() -> bool:
+    """True when JAX's coordinator variable is set or a launcher started several processes."""
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return True
+    return any(int(os.environ.get(name) or 1) > 1 for name in _PROCESS_COUNT_ENV)
+
+
+def maybe_initialize_distributed() -> bool:
+    """Calls `jax.distributed.initialize()` (auto-detected settings) in a multi-process job.
+
+    Returns True when it did. Must run before anything touches the devices.
+    """
+    if not multi_process_environment() or jax.distributed.is_initialized():
+        return False
+    jax.distributed.initialize()
+    return True
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh ("data",) over all devices, Auto axes (plain gathers on sharded ids work)."""
+    return jax.make_mesh((jax.device_count(),), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Sharding of state, teacher and scalars: a full copy on every device."""
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Sharding of batch arrays: the leading (batch) axis split over "data"."""
+    return NamedSharding(mesh, P("data"))
+
+
+def check_batch_size(batch_size: int, name: str = "batch_size") -> None:
+    """Global batch sizes must split evenly over the devices and the processes."""
+    devices, processes = jax.device_count(), jax.process_count()
+    if batch_size % devices or batch_size % processes:
+        raise ValueError(f"config.{name}={batch_size} must be divisible by the number of "
+                         f"devices ({devices}) and processes ({processes})")
+
+
+def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Global arrays from this process's rows of a batch (its slice of the global batch).
+
+    Args:
+        batch: numpy arrays with the process-local leading dimension B / process_count.
+
+    Returns:
+        jax Arrays of global leading dimension B, sharded over "data".
+    """
+    sharding = batch_sharding(mesh)
+    return {key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+            for key, value in batch.items()}
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Places every leaf of `tree` (arrays, None allowed) on all devices."""
+    return jax.device_put(tree, replicated(mesh))

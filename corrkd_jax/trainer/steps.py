@@ -1,0 +1,198 @@
+"""Train state and the pure, module-level `train_step` / `eval_step`.
+
+Both are jitted once per batch shape by the trainer, e.g.
+
+    step = jax.jit(functools.partial(train_step, apply_fn=model.apply, tx=tx,
+                                     backbone=config.model.backbone), donate_argnums=(0,))
+
+Objective (method.md, "Objective"): the weighted mean of the full-softmax next-item
+cross-entropy over the batch's real rows (`batch["weights"]`), plus
+`sum_v lambda_hol_v * hol/v + lambda_code_v * code/v` over the terms the model returns.
+The teacher signals are computed inside the step from the `Teacher` pytree (no host work).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from corrkd_jax import metrics as metrics_lib
+from corrkd_jax import optim
+from corrkd_jax.models import kd_node_items
+from corrkd_jax.teacher import Teacher, teacher_signals
+
+ApplyFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes during training (a pytree: checkpointed as a whole)."""
+
+    step: jax.Array  # int32 scalar, optimizer steps taken
+    params: Any  # the model's `params` collection
+    opt_state: Any  # optax state of `optim.make_optimizer`
+    rng: jax.Array  # uint32 [2]-like raw key data; dropout key = fold_in(rng, step)
+
+
+def create_train_state(
+        params: Any, tx: optax.GradientTransformation, dropout_key: jax.Array
+) -> TrainState:
+    """Step 0: the given parameters, a fresh optimizer state, the run's dropout key."""
+    return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            rng=jax.random.key_data(dropout_key),
+    )
+
+
+def _per_view(value: Any, view: str, name: str) -> float:
+    """A loss weight that is either one number for every view or a mapping view -> number."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value[view])
+    except (KeyError, TypeError):
+        raise ValueError(f"kd.{name} has no weight for view {view!r}: give one number or a "
+                         f"mapping with every view of model.views") from None
+
+
+def loss_weights(
+        kd: ml_collections.ConfigDict, views: Sequence[str], *, holistic: bool, codes: bool
+) -> dict[str, float]:
+    """Weight of every KD term the model returns: `hol/<view>` and `code/<view>`.
+
+    `kd.lambda_hol` / `kd.lambda_code` are one number for every view, or a mapping
+    view -> number (e.g. to reproduce the released code's swapped wiring).
+    """
+    weights: dict[str, float] = {}
+    for view in views:
+        if holistic:
+            weights[f"hol/{view}"] = _per_view(kd.lambda_hol, view, "lambda_hol")
+        if codes:
+            weights[f"code/{view}"] = _per_view(kd.lambda_code, view, "lambda_code")
+    return weights
+
+
+def weighted_cross_entropy(
+        logits: jax.Array, targets: jax.Array, weights: jax.Array
+) -> jax.Array:
+    """Full-softmax next-item cross-entropy, averaged over the real rows.
+
+    Args:
+        logits: float32 [B, N], column j = item j + 1.
+        targets: int32 [B] item ids 1..N (0 in padded rows).
+        weights: float32 [B], 0 for padded rows.
+
+    Returns: float32 scalar, sum(w * ce) / max(sum(w), 1).
+    """
+    labels = jnp.maximum(targets - 1, 0)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+    return jnp.sum(ce * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def train_step(
+        state: TrainState,
+        batch: Mapping[str, jax.Array],
+        teacher: Teacher | None,
+        weights: Mapping[str, jax.Array],
+        *,
+        apply_fn: ApplyFn,
+        tx: optax.GradientTransformation,
+        backbone: str,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer step.
+
+    Args:
+        state: the current `TrainState` (donated by the caller's jit).
+        batch: `items` int32 [B, Lb], `targets` int32 [B], `weights` float32 [B] (+ the
+            session-graph arrays), sharded over the batch axis.
+        teacher: the `Teacher` (replicated), or None for variants without distillation.
+        weights: KD term -> float32 scalar weight (`loss_weights`).
+        apply_fn: `model.apply`; tx: the optimizer; backbone: `model.backbone` (static).
+
+    Returns:
+        The new state and float32 scalars: `loss/total`, `loss/ce`, `loss/<term>` for every KD
+        term, `lr/<group>` for every optimizer group, `grad_norm`.
+    """
+    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    signals = None
+    if teacher is not None:
+        signals = teacher_signals(teacher, kd_node_items(batch, backbone))
+
+    def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+        logits, aux = apply_fn({"params": params}, batch, teacher_signals=signals, train=True,
+                               rngs={"dropout": dropout_key})
+        with jax.named_scope("cross_entropy"):  # names the ops in profiles
+            ce = weighted_cross_entropy(logits, batch["targets"], batch["weights"])
+        total = ce
+        for term, value in aux.items():
+            total = total + weights[term] * value
+        terms = {"loss/total": total, "loss/ce": ce}
+        terms.update({f"loss/{term}": value for term, value in aux.items()})
+        return total, terms
+
+    grads, terms = jax.grad(loss_fn, has_aux=True)(state.params)
+    with jax.named_scope("optimizer"):
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+    terms.update({f"lr/{group}": lr for group, lr in optim.learning_rates(opt_state).items()})
+    terms["grad_norm"] = optax.tree.norm(grads)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return new_state, terms
+
+
+def eval_step(
+        params: Any,
+        batch: Mapping[str, jax.Array],
+        *,
+        apply_fn: ApplyFn,
+        ks: tuple[int, ...] = metrics_lib.DEFAULT_KS,
+) -> dict[str, jax.Array]:
+    """Full-ranking metrics of one batch as weighted sums (divide on the host).
+
+    Args:
+        params: the model parameters; batch: as in `train_step` (padded rows weight 0).
+        apply_fn: `model.apply`; ks: cut-offs (static).
+
+    Returns:
+        float32 scalars: `HR@k`, `NDCG@k`, `MRR@k` sums, `loss/ce` sum and `count`.
+    """
+    logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
+    targets = jnp.maximum(batch["targets"] - 1, 0)
+    per_case = metrics_lib.rank_metrics(logits, targets, ks)
+    per_case["loss/ce"] = optax.softmax_cross_entropy_with_integer_labels(
+            logits.astype(jnp.float32), targets)
+    return metrics_lib.weighted_sums(per_case, batch["weights"])
+
+
+class CompiledPerShape:
+    """Ahead-of-time compiled `jitted` per batch shape, with the total compile time.
+
+    Batches come in a few padded lengths (length buckets); each new set of batch shapes is
+    lowered and compiled once, timed, and reused. `args[batch_index]` is the batch dict.
+    """
+
+    def __init__(self, jitted: Callable[..., Any], batch_index: int = 1):
+        self._jitted = jitted
+        self._batch_index = batch_index
+        self._compiled: dict[tuple, Any] = {}
+        self.compile_seconds = 0.0
+
+    def __call__(self, *args: Any) -> Any:
+        batch = args[self._batch_index]
+        key = tuple(sorted((name, tuple(value.shape)) for name, value in batch.items()))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            start = time.perf_counter()
+            compiled = self._jitted.lower(*args).compile()
+            self.compile_seconds += time.perf_counter() - start
+            self._compiled[key] = compiled
+        return compiled(*args)
