@@ -23,6 +23,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0  # seeds parameter init, dropout, shuffling and codebook fitting
     config.batch_size = 256  # training sequences per step (global, over all devices)
     config.eval_batch_size = 256  # cases per evaluation step (full ranking over all items)
+    config.num_negatives = 0  # 0 = full softmax (the method); S > 0 = sampled softmax, S shared negatives (huge catalogues)
     config.num_epochs = 8  # upper bound; early stopping may end the run first
     config.log_every_steps = 50  # train records (loss terms, lr, steps/s) every this many steps
     config.progress = True  # tqdm progress bars (step/s and loss terms) on stderr
@@ -49,6 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.session_graph = ml_collections.ConfigDict()
     config.model.session_graph.last_n = 2  # positions summed into the sequence vector
     config.model.session_graph.negative_slope = 0.1  # LeakyReLU slope of the graph attention
+    config.model.session_graph.attention_dropout = 0.0  # dropout on the attention weights, after the softmax
     config.model.sasrec = ml_collections.ConfigDict()
     config.model.sasrec.num_blocks = 2  # self-attention blocks
     config.model.sasrec.num_heads = 2  # attention heads (dim % num_heads == 0)
@@ -65,6 +67,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.kd.lambda_code = 0.5  # weight of the code loss, every view (or {view: weight})
     config.kd.num_pairs = 200_000  # item pairs sampled to fit each codebook (k-means points)
     config.kd.kmeans_iters = 50  # Lloyd iterations at most per codebook
+    config.kd.pack_pairs = True  # code term over each batch's real node pairs only (same loss, faster)
+    config.kd.pair_growth = 2.0  # ratio of the pair-capacity ladder (compiled shapes vs padding)
+    config.kd.pair_chunk = 1024  # listed pairs per scan step of the code term (0 = one pass, e.g. GPU)
+    config.kd.pair_dtype = "float32"  # code-MLP compute dtype: float32 | bfloat16 (GPU/TPU option, changes results)
 
     config.optim = ml_collections.ConfigDict()
     config.optim.lr = 1e-3  # Adam learning rate of the main group
@@ -81,6 +87,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.metric = "NDCG@10"  # validation metric for model selection and early stopping
     config.eval.patience = 3  # epochs without improvement before stopping
     config.eval.ks = (5, 10, 20)  # cut-offs of HR@k, NDCG@k, MRR@k
+    config.eval.item_chunk = 0  # score items this many at a time (0 = all at once; for huge catalogues)
 
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 0  # also save the resumable state every this many steps (0 = epoch ends)

@@ -60,7 +60,13 @@ def rank_metrics(
     Returns:
         dict with keys `HR@k`, `NDCG@k`, `MRR@k` for every k in `ks`, each float32 [B].
     """
-    ranks = target_ranks(scores, targets).astype(jnp.float32)
+    return metrics_from_ranks(target_ranks(scores, targets), ks)
+
+
+def metrics_from_ranks(ranks: jax.Array, ks: Sequence[int] = DEFAULT_KS) -> dict[str, jax.Array]:
+    """Per-case HR@k, NDCG@k and MRR@k from 1-based target ranks int [B] (`rank_metrics`
+    without the scores, e.g. for ranks counted chunk by chunk). Returns float32 [B] each."""
+    ranks = jnp.asarray(ranks).astype(jnp.float32)
     out: dict[str, jax.Array] = {}
     for k in ks:
         hit = (ranks <= k).astype(jnp.float32)

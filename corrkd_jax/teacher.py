@@ -74,14 +74,15 @@ def teacher_signals(teacher: Teacher, node_items: jax.Array) -> dict[str, Teache
     """
     node_items = jnp.asarray(node_items, jnp.int32)
     signals = {}
-    for view, table in teacher.features.items():
-        if view not in teacher.codebooks:
-            raise ValueError(f"teacher has features for view {view!r} but no codebook")
-        rows = jax.lax.stop_gradient(jnp.asarray(table, jnp.float32)[node_items])  # [B, Ln, d]
-        corr = pairwise_correlation(rows, teacher.kind)
-        vectors = correlation_vectors(rows, teacher.num_chunks, teacher.kind)
-        codes = assign_codes(vectors, teacher.codebooks[view])
-        signals[view] = TeacherSignals(corr=corr, codes=codes)
+    with jax.named_scope("teacher_signals"):  # names the ops in profiles
+        for view, table in teacher.features.items():
+            if view not in teacher.codebooks:
+                raise ValueError(f"teacher has features for view {view!r} but no codebook")
+            rows = jax.lax.stop_gradient(jnp.asarray(table, jnp.float32)[node_items])
+            corr = pairwise_correlation(rows, teacher.kind)  # [B, Ln, Ln]
+            vectors = correlation_vectors(rows, teacher.num_chunks, teacher.kind)
+            codes = assign_codes(vectors, teacher.codebooks[view])
+            signals[view] = TeacherSignals(corr=corr, codes=codes)
     return signals
 
 

@@ -102,6 +102,9 @@ def test_outputs_of_an_end_to_end_run(reference_run):
     assert len(epochs) == 2 and train
     for term in ("loss/ce", "loss/total", "loss/hol/title", "loss/code/attr"):
         assert all(np.isfinite(r[term]) for r in train), term
+    # Teacher-student agreement of each view table is logged per epoch (a Pearson r).
+    for view in ("title", "attr"):
+        assert all(-1.0 <= r[f"agreement/{view}"] <= 1.0 for r in epochs), view
     # The async group: view tables at lr / gamma^len(schedule) = lr / 4 (released default).
     assert train[0]["lr/main"] == pytest.approx(config.optim.lr)
     assert train[0]["lr/slow"] == pytest.approx(config.optim.lr / 4)

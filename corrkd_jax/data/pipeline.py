@@ -13,7 +13,10 @@ of steps with the same `Lb` per step (as SPMD requires).
 
 Batches are dicts of numpy arrays (docs/architecture.md): `items` int32 [B, Lb], `targets`
 int32 [B], `weights` float32 [B], and with `graph=True` also `nodes` int32 [B, Lb],
-`alias` int32 [B, Lb], `adjacency` int32 [B, Lb, Lb] (see `graph.session_graph`).
+`alias` int32 [B, Lb], `adjacency` int32 [B, Lb, Lb] (see `graph.session_graph`). With
+`pairs=True` (training of the code-distillation variants) the train batches also list the real
+node pairs for the pair terms: `pairs` int32 [G, C, 3], `pair_weights` float32 [G, C] (see
+`corrkd_jax.data.pairs`), C from a short ladder of capacities.
 
     loader = TrainLoader(split.train, batch_size=256, length_buckets=(10, 20, 30, 50), seed=0,
                          graph=True)
@@ -32,6 +35,7 @@ import grain
 import numpy as np
 
 from corrkd_jax.data.graph import session_graph
+from corrkd_jax.data.pairs import node_counts, pack_pairs, pair_capacity, pair_counts
 from corrkd_jax.data.structures import Examples
 
 
@@ -108,21 +112,51 @@ def build_batch(
     return batch
 
 
+@dataclasses.dataclass(frozen=True)
+class PairPacking:
+    """How train batches list their node pairs (`corrkd_jax.data.pairs`)."""
+
+    counts: np.ndarray  # int64 [n]: pairs i < j of real nodes of each case
+    groups: int  # G, pair groups per global batch (whole groups per device)
+    growth: float  # ratio of the capacity ladder
+
+    def capacities(self, plan: BatchPlan) -> np.ndarray:
+        """int64 [num_batches]: capacity C of each global batch (largest group's count on
+        the ladder), so every process and device steps with the same shapes."""
+        rows = plan.rows
+        per_row = np.where(rows >= 0, self.counts[np.maximum(rows, 0)], 0)
+        largest = per_row.reshape(len(rows), self.groups, -1).sum(-1).max(-1)
+        rows_per_group = rows.shape[1] // self.groups
+        return np.asarray([
+            pair_capacity(int(count), rows_per_group * int(pair_counts(length)),
+                          growth=self.growth)
+            for count, length in zip(largest, plan.lengths)], dtype=np.int64)
+
+
 class _BatchSource(Sequence):
     """Random-access source of one shard's batches of a fixed plan (grain data source)."""
 
-    def __init__(self, examples: Examples, plan: BatchPlan, shard: slice, graph: bool):
+    def __init__(self, examples: Examples, plan: BatchPlan, shard: slice, graph: bool,
+                 packing: PairPacking | None = None, shard_count: int = 1):
         self._examples = examples
         self._plan = plan
         self._shard = shard
         self._graph = graph
+        self._packing = packing
+        self._capacities = packing.capacities(plan) if packing is not None else None
+        self._local_groups = packing.groups // shard_count if packing is not None else 0
 
     def __len__(self) -> int:
         return len(self._plan.lengths)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         rows = self._plan.rows[index, self._shard]
-        return build_batch(self._examples, rows, int(self._plan.lengths[index]), self._graph)
+        batch = build_batch(self._examples, rows, int(self._plan.lengths[index]), self._graph)
+        if self._packing is not None:
+            node_items = batch["nodes"] if self._graph else batch["items"]
+            batch.update(pack_pairs(node_items, self._local_groups,
+                                    int(self._capacities[index])))
+        return batch
 
 
 class _Loader:
@@ -139,6 +173,9 @@ class _Loader:
         shard_count: int | None,
         num_threads: int,
         prefetch_buffer_size: int,
+        pairs: bool = False,
+        pair_groups: int | None = None,
+        pair_growth: float = 2.0,
     ):
         if shard_index is None or shard_count is None:
             import jax  # only when sharding is not given explicitly
@@ -162,6 +199,19 @@ class _Loader:
             num_threads=num_threads, prefetch_buffer_size=prefetch_buffer_size
         )
         self._lengths = examples.lengths
+        self._shard_count = shard_count
+        self.packing = None
+        if pairs:
+            if pair_groups is None:
+                import jax
+
+                pair_groups = jax.device_count()
+            if pair_groups < 1 or batch_size % pair_groups or pair_groups % shard_count:
+                raise ValueError(
+                    f"pair_groups {pair_groups} must divide batch_size {batch_size} and be a "
+                    f"multiple of shard_count {shard_count}")
+            counts = pair_counts(node_counts(examples.histories, distinct=graph))
+            self.packing = PairPacking(counts=counts, groups=pair_groups, growth=pair_growth)
 
     @property
     def num_batches(self) -> int:
@@ -169,7 +219,8 @@ class _Loader:
         return -(-len(self.examples) // self.batch_size)
 
     def _dataset(self, plan: BatchPlan) -> grain.MapDataset:
-        return grain.MapDataset.source(_BatchSource(self.examples, plan, self._shard, self.graph))
+        return grain.MapDataset.source(_BatchSource(
+            self.examples, plan, self._shard, self.graph, self.packing, self._shard_count))
 
     def _iterator(self, plan: BatchPlan) -> grain.DatasetIterator:
         return iter(self._dataset(plan).to_iter_dataset(self._read_options))
@@ -190,6 +241,12 @@ class TrainLoader(_Loader):
             jax.process_count().
         num_threads, prefetch_buffer_size: grain.ReadOptions; e.g. 1 and 4 build batches in a
             background thread while the step runs (0 = in the calling thread).
+        pairs: add the packed node pairs `pairs` / `pair_weights` (`corrkd_jax.data.pairs`)
+            over `nodes` (graph) or the positions of `items`.
+        pair_groups: G, pair groups per global batch (divides batch_size, a multiple of
+            shard_count); None = jax.device_count().
+        pair_growth: ratio of the pair-capacity ladder (> 1; larger = fewer compiled shapes,
+            more padding).
     """
 
     def __init__(
@@ -204,11 +261,15 @@ class TrainLoader(_Loader):
         shard_count: int | None = None,
         num_threads: int = 0,
         prefetch_buffer_size: int = 0,
+        pairs: bool = False,
+        pair_groups: int | None = None,
+        pair_growth: float = 2.0,
     ):
         super().__init__(
             examples, batch_size, length_buckets, graph=graph, shard_index=shard_index,
             shard_count=shard_count, num_threads=num_threads,
-            prefetch_buffer_size=prefetch_buffer_size,
+            prefetch_buffer_size=prefetch_buffer_size, pairs=pairs, pair_groups=pair_groups,
+            pair_growth=pair_growth,
         )
         self.seed = seed
 

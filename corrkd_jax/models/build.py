@@ -17,6 +17,9 @@ Config fields read (defaults in brackets when the field is absent):
     kd.corr_kind                   [cos] student correlation kind (the teacher's too)
     kd.tau                         [1.5] holistic temperature
     kd.num_codes                   [50] K, code classes
+    kd.pair_chunk                  [1024] listed pairs per scan step of the code term (0 = one pass)
+    kd.pair_dtype                  [float32] compute dtype of the code MLP (bfloat16: an option
+                                   for GPUs/TPUs; slower on CPUs, changes results slightly)
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ BACKBONES: dict[str, type[nn.Module]] = {
         "gru4rec": GRU4Rec,
 }
 CORR_KINDS = ("cos", "dot", "euc", "man")
+PAIR_DTYPES = ("float32", "bfloat16")
 _VIEW_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # usable inside a parameter name
 
 
@@ -175,6 +179,11 @@ def build_model(
     num_codes = int(_get(kd, "num_codes", 50))
     if tau <= 0 or num_codes < 2:
         raise ValueError(f"kd.tau={tau} must be > 0 and kd.num_codes={num_codes} >= 2")
+    pair_chunk = int(_get(kd, "pair_chunk", 1024))
+    pair_dtype = str(_get(kd, "pair_dtype", "float32"))
+    if pair_chunk < 0 or pair_dtype not in PAIR_DTYPES:
+        raise ValueError(f"kd.pair_chunk={pair_chunk} must be >= 0 and kd.pair_dtype="
+                         f"{pair_dtype!r} one of {PAIR_DTYPES}")
     return Recommender(
             num_items=num_items,
             dim=dim,
@@ -187,6 +196,8 @@ def build_model(
             corr_kind=corr_kind,
             tau=tau,
             num_codes=num_codes,
+            pair_chunk=pair_chunk,
+            pair_dtype=pair_dtype,
     )
 
 

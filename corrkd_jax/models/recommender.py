@@ -24,6 +24,7 @@ from corrkd_jax.models.student import (
     HolisticProjection,
     code_term,
     holistic_term,
+    packed_code_term,
     pair_mask,
     signals_for_view,
 )
@@ -58,6 +59,8 @@ class Recommender(nn.Module):
     corr_kind: str = "cos"  # correlation kind of the student (same as the teacher's)
     tau: float = 1.5  # holistic temperature
     num_codes: int = 50  # K
+    pair_chunk: int = 1024  # listed pairs per scan step of the code term (0 = one pass)
+    pair_dtype: str = "float32"  # compute dtype of the code MLP (float32 | bfloat16)
 
     @nn.compact
     def __call__(
@@ -65,6 +68,7 @@ class Recommender(nn.Module):
             batch: Mapping[str, jax.Array],
             teacher_signals: Mapping[str, Any] | None = None,
             train: bool = False,
+            return_sequence: bool = False,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Scores every item and computes the unweighted distillation terms.
 
@@ -74,11 +78,14 @@ class Recommender(nn.Module):
             teacher_signals: view -> `TeacherSignals(corr [B, Ln, Ln], codes [B, Ln, Ln])` at
                 the nodes `kd_node_items(batch, backbone)`, or None (no KD terms, e.g. eval).
             train: enables dropout (rng stream "dropout").
+            return_sequence: return the sequence vectors [B, d] instead of the logits, for
+                callers that score the items themselves (chunked evaluation over very large
+                catalogues, sampled softmax); the scores are `sequence @ E_id[1:].T`.
 
         Returns:
-            logits float32 [B, N] (column j = item j + 1) and aux, a dict of float32 scalars
-            `hol/<view>` and `code/<view>` for the terms the variant trains (empty when
-            `teacher_signals` is None).
+            logits float32 [B, N] (column j = item j + 1; or the sequence vectors float32
+            [B, d]) and aux, a dict of float32 scalars `hol/<view>` and `code/<view>` for the
+            terms the variant trains (empty when `teacher_signals` is None).
         """
         if len(self.views) != len(self.view_inits):
             raise ValueError(f"{len(self.views)} views but {len(self.view_inits)} initializers")
@@ -98,16 +105,21 @@ class Recommender(nn.Module):
             view_rows[view] = jnp.where(real, rows, 0.0)
 
         sequence = self.backbone(id_rows, tuple(view_rows.values()), batch, train=train)
-        logits = sequence @ item_embedding.embedding[1:].T  # padding item excluded
-        return logits, self._distill(nodes, view_rows, teacher_signals)
+        if return_sequence:
+            return sequence, self._distill(nodes, view_rows, teacher_signals, batch)
+        with jax.named_scope("output_layer"):  # names the ops in profiles
+            logits = sequence @ item_embedding.embedding[1:].T  # padding item excluded
+        return logits, self._distill(nodes, view_rows, teacher_signals, batch)
 
     def _distill(
             self,
             nodes: jax.Array,
             view_rows: Mapping[str, jax.Array],
             teacher_signals: Mapping[str, Any] | None,
+            batch: Mapping[str, jax.Array],
     ) -> dict[str, jax.Array]:
-        """The unweighted KD terms of each view (see `__call__`)."""
+        """The unweighted KD terms of each view (see `__call__`); the code term runs over
+        `batch["pairs"]` when the batch lists its real pairs (`corrkd_jax.data.pairs`)."""
         aux: dict[str, jax.Array] = {}
         if not (self.holistic or self.codes):
             return aux
@@ -115,8 +127,8 @@ class Recommender(nn.Module):
         for view, rows in view_rows.items():
             projection = (HolisticProjection(self.dim, name=f"hol_proj_{view}")
                           if self.holistic else None)
-            mlp = (CodeMLP(self.dim, self.num_codes, name=f"code_mlp_{view}")
-                   if self.codes else None)
+            mlp = (CodeMLP(self.dim, self.num_codes, dtype=jnp.dtype(self.pair_dtype),
+                           name=f"code_mlp_{view}") if self.codes else None)
             if teacher_signals is None:
                 if self.is_initializing():
                     # Create the heads' parameters (one node: no [B, Ln, Ln, d] tensor).
@@ -136,5 +148,12 @@ class Recommender(nn.Module):
                 aux[f"hol/{view}"] = holistic_term(
                         projection, rows, signals.corr, mask, self.corr_kind, self.tau)
             if mlp is not None:
-                aux[f"code/{view}"] = code_term(mlp, rows, signals.codes, mask)
+                with jax.named_scope("code_term"):  # names the ops in profiles
+                    if "pairs" in batch:
+                        aux[f"code/{view}"] = packed_code_term(
+                                mlp, rows, signals.codes, (nodes > 0).astype(jnp.float32),
+                                batch["pairs"], batch["pair_weights"],
+                                chunk=self.pair_chunk)
+                    else:
+                        aux[f"code/{view}"] = code_term(mlp, rows, signals.codes, mask)
         return aux

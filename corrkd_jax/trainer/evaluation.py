@@ -1,4 +1,8 @@
-"""Full-ranking evaluation of a split: per-batch sums on device, one division on the host."""
+"""Full-ranking evaluation of a split: per-batch sums on device, one division on the host.
+
+`chunked_ranks` scores the items chunk by chunk for catalogues too large for a `[B, N]` score
+matrix (the `eval.item_chunk` option of `eval_step`).
+"""
 
 from __future__ import annotations
 
@@ -38,3 +42,52 @@ def evaluate(
     if totals is None:
         raise ValueError("evaluation split is empty")
     return metrics_lib.finalize(jax.device_get(totals))
+
+
+def chunked_ranks(
+        sequence: jax.Array, table: jax.Array, targets: jax.Array, chunk: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Target ranks and softmax normaliser over all items without a `[B, N]` score matrix.
+
+    The items are scored `chunk` at a time (`[B, chunk]` scores) in a `lax.scan` that counts
+    the items scoring strictly above the target and keeps an online log-sum-exp. The target's
+    own score is the row-wise dot product, and its own column is not counted, so the rank
+    matches `metrics.target_ranks` on the full scores up to float rounding of exact ties.
+
+    Args:
+        sequence: float32 [B, d] sequence vectors.
+        table: float32 [N, d] item vectors (row j = item j + 1, padding excluded).
+        targets: int32 [B] target columns in [0, N).
+        chunk: items per scan step (static, >= 1).
+
+    Returns:
+        ranks int32 [B] (1 + items scoring above the target; int32 max for a NaN target score),
+        logsumexp float32 [B] over all N scores, target scores float32 [B].
+    """
+    num_items, dim = table.shape
+    chunk = max(1, min(int(chunk), num_items))
+    steps = -(-num_items // chunk)
+    padded = jnp.pad(table, ((0, steps * chunk - num_items), (0, 0)))
+    target_scores = jnp.einsum("bd,bd->b", sequence, table[targets])
+    columns = jnp.arange(chunk)
+
+    def body(carry, step):
+        above, running_max, running_sum = carry
+        block = jax.lax.dynamic_slice_in_dim(padded, step * chunk, chunk)  # [chunk, d]
+        scores = sequence @ block.T  # [B, chunk]
+        column = step * chunk + columns
+        valid = (column < num_items)[None, :]
+        counted = valid & (column[None, :] != targets[:, None])
+        above = above + jnp.sum(counted & (scores > target_scores[:, None]), 1, dtype=jnp.int32)
+        scores = jnp.where(valid, scores, -jnp.inf)
+        new_max = jnp.maximum(running_max, scores.max(1))
+        running_sum = (running_sum * jnp.exp(running_max - new_max)
+                       + jnp.exp(scores - new_max[:, None]).sum(1))
+        return (above, new_max, running_sum), None
+
+    batch = sequence.shape[0]
+    init = (jnp.zeros((batch,), jnp.int32), jnp.full((batch,), -jnp.inf, jnp.float32),
+            jnp.zeros((batch,), jnp.float32))
+    (above, running_max, running_sum), _ = jax.lax.scan(body, init, jnp.arange(steps))
+    ranks = jnp.where(jnp.isnan(target_scores), jnp.iinfo(jnp.int32).max, 1 + above)
+    return ranks, running_max + jnp.log(running_sum), target_scores

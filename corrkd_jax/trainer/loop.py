@@ -24,6 +24,7 @@ from tqdm import tqdm
 from corrkd_jax.data import EvalLoader, TrainLoader
 from corrkd_jax.teacher import Teacher
 from corrkd_jax.trainer import sharding
+from corrkd_jax.trainer.agreement import view_agreements
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.early_stopping import EarlyStopping
 from corrkd_jax.trainer.evaluation import evaluate
@@ -92,6 +93,7 @@ class Run:
     writer: MetricWriter
     started: float
     steps_this_process: int = 0
+    agreement_pairs: np.ndarray | None = None  # [P, 2] item pairs of `agreement/<view>`
 
     @property
     def steps_per_epoch(self) -> int:
@@ -240,6 +242,9 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
                    for key, value in progress.epoch_sums.items()})
     record.update(progress.rates)
     record.update({f"valid/{key}": value for key, value in valid.items()})
+    if run.agreement_pairs is not None and run.experiment.features:
+        record.update(view_agreements(jax.device_get(state.params),
+                                      run.experiment.features, run.agreement_pairs))
     record.update({"best_epoch": stopper.best_epoch, "seconds": seconds,
                    "compile_seconds": compile_seconds})
     run.writer.write(step, "epoch", record)

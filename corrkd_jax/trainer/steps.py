@@ -27,6 +27,7 @@ from corrkd_jax import metrics as metrics_lib
 from corrkd_jax import optim
 from corrkd_jax.models import kd_node_items
 from corrkd_jax.teacher import Teacher, teacher_signals
+from corrkd_jax.trainer.evaluation import chunked_ranks
 
 ApplyFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -98,6 +99,35 @@ def weighted_cross_entropy(
     return jnp.sum(ce * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def sampled_cross_entropy(
+        sequence: jax.Array,
+        table: jax.Array,
+        targets: jax.Array,
+        negatives: jax.Array,
+        weights: jax.Array,
+) -> jax.Array:
+    """Sampled-softmax next-item cross-entropy (an option for very large catalogues).
+
+    Each case's target competes with `S` negatives shared by the batch, drawn uniformly from
+    1..N (a uniform proposal needs no log-Q correction: it shifts every logit equally);
+    a negative equal to the case's target is masked out.
+
+    Args:
+        sequence: float32 [B, d]; table: float32 [N + 1, d], the ID table (row 0 = padding).
+        targets: int32 [B] item ids 1..N (0 in padded rows); negatives: int32 [S] item ids.
+        weights: float32 [B], 0 for padded rows.
+
+    Returns: float32 scalar, sum(w * ce) / max(sum(w), 1).
+    """
+    target_logits = jnp.einsum("bd,bd->b", sequence, table[targets])  # [B]
+    negative_logits = sequence @ table[negatives].T  # [B, S]
+    negative_logits = jnp.where(negatives[None, :] == targets[:, None], -jnp.inf,
+                                negative_logits)
+    logits = jnp.concatenate([target_logits[:, None], negative_logits], axis=1)
+    ce = jax.nn.logsumexp(logits, axis=1) - target_logits
+    return jnp.sum(ce * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
 def train_step(
         state: TrainState,
         batch: Mapping[str, jax.Array],
@@ -107,6 +137,7 @@ def train_step(
         apply_fn: ApplyFn,
         tx: optax.GradientTransformation,
         backbone: str,
+        num_negatives: int = 0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer step.
 
@@ -117,6 +148,9 @@ def train_step(
         teacher: the `Teacher` (replicated), or None for variants without distillation.
         weights: KD term -> float32 scalar weight (`loss_weights`).
         apply_fn: `model.apply`; tx: the optimizer; backbone: `model.backbone` (static).
+        num_negatives: 0 = full softmax over the N items (the method); S > 0 = sampled
+            softmax with S uniform negatives shared by the batch (`sampled_cross_entropy`,
+            an option for catalogues of millions of items; changes results).
 
     Returns:
         The new state and float32 scalars: `loss/total`, `loss/ce`, `loss/<term>` for every KD
@@ -128,10 +162,19 @@ def train_step(
         signals = teacher_signals(teacher, kd_node_items(batch, backbone))
 
     def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-        logits, aux = apply_fn({"params": params}, batch, teacher_signals=signals, train=True,
-                               rngs={"dropout": dropout_key})
+        # Sampled softmax scores the items itself: the model returns sequence vectors.
+        extra = {"return_sequence": True} if num_negatives > 0 else {}
+        outputs, aux = apply_fn({"params": params}, batch, teacher_signals=signals, train=True,
+                                rngs={"dropout": dropout_key}, **extra)
         with jax.named_scope("cross_entropy"):  # names the ops in profiles
-            ce = weighted_cross_entropy(logits, batch["targets"], batch["weights"])
+            if num_negatives > 0:
+                table = params["item_embedding"]["embedding"]
+                negatives = jax.random.randint(jax.random.fold_in(dropout_key, 1),
+                                               (num_negatives,), 1, table.shape[0])
+                ce = sampled_cross_entropy(outputs, table, batch["targets"], negatives,
+                                           batch["weights"])
+            else:
+                ce = weighted_cross_entropy(outputs, batch["targets"], batch["weights"])
         total = ce
         for term, value in aux.items():
             total = total + weights[term] * value
@@ -155,18 +198,29 @@ def eval_step(
         *,
         apply_fn: ApplyFn,
         ks: tuple[int, ...] = metrics_lib.DEFAULT_KS,
+        item_chunk: int = 0,
 ) -> dict[str, jax.Array]:
     """Full-ranking metrics of one batch as weighted sums (divide on the host).
 
     Args:
         params: the model parameters; batch: as in `train_step` (padded rows weight 0).
         apply_fn: `model.apply`; ks: cut-offs (static).
+        item_chunk: 0 = score all N items at once ([B, N] scores); c > 0 = score them c at a
+            time (`evaluation.chunked_ranks`), for catalogues whose [B, N] scores do not fit.
 
     Returns:
         float32 scalars: `HR@k`, `NDCG@k`, `MRR@k` sums, `loss/ce` sum and `count`.
     """
-    logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
     targets = jnp.maximum(batch["targets"] - 1, 0)
+    if item_chunk > 0:
+        sequence, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False,
+                               return_sequence=True)
+        ranks, logsumexp, target_scores = chunked_ranks(
+                sequence, params["item_embedding"]["embedding"][1:], targets, item_chunk)
+        per_case = metrics_lib.metrics_from_ranks(ranks, ks)
+        per_case["loss/ce"] = logsumexp - target_scores
+        return metrics_lib.weighted_sums(per_case, batch["weights"])
+    logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
     per_case = metrics_lib.rank_metrics(logits, targets, ks)
     per_case["loss/ce"] = optax.softmax_cross_entropy_with_integer_labels(
             logits.astype(jnp.float32), targets)

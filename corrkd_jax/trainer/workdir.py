@@ -24,7 +24,12 @@ RESULTS_FILE = "results.json"
 CURVES_FILE = "curves.png"
 # Fields that may change between a run and its resumption (they do not change the numbers).
 RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_steps", "progress",
-                     "data.num_threads", "data.prefetch", "features.progress")
+                     "data.num_threads", "data.prefetch", "features.progress",
+                     # speed settings that leave the results unchanged (benchmarks/perf)
+                     "kd.pack_pairs", "kd.pair_growth", "kd.pair_chunk", "eval.item_chunk")
+# Fields added after runs existed: a saved config without them ran with these values.
+ADDED_FIELDS = {"kd.pair_dtype": "float32", "num_negatives": 0,
+                "model.session_graph.attention_dropout": 0.0}
 
 
 def json_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def check_or_write_config(config: ml_collections.ConfigDict, workdir: str) -> No
         old, new = _flatten(saved), _flatten(current)
         differ = sorted(
                 key for key in set(old) | set(new)
-                if old.get(key) != new.get(key)
+                if old.get(key, ADDED_FIELDS.get(key)) != new.get(key)
                 and not any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES))
         if differ:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differ[:10])

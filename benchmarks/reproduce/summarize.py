@@ -1,0 +1,213 @@
+"""Tables and plots of the Beauty reproduction study from `results/beauty/**/results.json`.
+
+    python benchmarks/reproduce/summarize.py
+
+Writes `results/beauty/tables.md` (main table mean +- std over seeds, relative improvement
+of kdsr over the better of id_only and feature_init, ablations, ratio protocol, the
+autoencoder investigation, wall times), `results/beauty/summary.json`, and the plots
+`results/beauty/main_comparison.png` and (when the runs logged it)
+`results/beauty/agreement.png`, the teacher-student correlation agreement per epoch.
+Cells that have not finished are left out (and listed as missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cells import ABLATIONS, MAIN_BACKBONES, MAIN_VARIANTS, Cell, all_cells  # noqa: E402
+from run import RESULTS, is_done, results_dir  # noqa: E402
+
+METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR@5", "MRR@10",
+           "MRR@20")
+
+
+def load(cell: Cell) -> dict:
+    with open(os.path.join(results_dir(cell), "results.json")) as f:
+        return json.load(f)
+
+
+def epoch_records(cell: Cell) -> list[dict]:
+    path = os.path.join(results_dir(cell), "metrics.jsonl")
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r for r in records if r.get("kind") == "epoch"]
+
+
+def grouped(cells: list[Cell]) -> dict[tuple, list[dict]]:
+    """(protocol, backbone, variant+tag) -> results of the finished seeds."""
+    out: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        if is_done(cell):
+            key = (cell.protocol, cell.backbone, cell.variant + (f"-{cell.tag}" if cell.tag else ""))
+            out.setdefault(key, []).append(load(cell))
+    return out
+
+
+def mean_std(results: list[dict], metric: str) -> tuple[float, float]:
+    values = np.array([r["test"][metric] for r in results]) * 100
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def fmt(results: list[dict], metric: str) -> str:
+    mean, std = mean_std(results, metric)
+    return f"{mean:.2f} ± {std:.2f}" if len(results) > 1 else f"{mean:.2f}"
+
+
+def metric_table(rows: list[tuple[str, list[dict]]], metrics=METRICS) -> list[str]:
+    lines = ["| run | seeds | " + " | ".join(metrics) + " |",
+             "|---|---:|" + "---:|" * len(metrics)]
+    for label, results in rows:
+        lines.append(f"| {label} | {len(results)} | "
+                     + " | ".join(fmt(results, m) for m in metrics) + " |")
+    return lines
+
+
+def timing_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
+    lines = ["| run | best epoch | epochs trained | s/epoch (excl. compile) | total min |",
+             "|---|---|---|---:|---:|"]
+    for label, results in rows:
+        best = ", ".join(str(r["best_epoch"]) for r in results)
+        trained = ", ".join(str(r["epochs_trained"]) for r in results)
+        per_epoch = np.mean([r["timing"]["mean_epoch_seconds_excluding_compile"]
+                             for r in results])
+        total = np.mean([r["timing"]["total_seconds"] for r in results]) / 60
+        lines.append(f"| {label} | {best} | {trained} | {per_epoch:.0f} | {total:.0f} |")
+    return lines
+
+
+def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
+    """Relative improvement (%) of kdsr's mean over the better baseline mean, per metric."""
+    lines = ["| backbone | better baseline (by HR@10) | " + " | ".join(METRICS)
+             + " | mean over HR@5/10/20 |", "|---|---|" + "---:|" * (len(METRICS) + 1)]
+    summary = {}
+    for backbone in MAIN_BACKBONES:
+        kdsr = groups.get((protocol, backbone, "kdsr"))
+        bases = {v: groups.get((protocol, backbone, v)) for v in ("id_only", "feature_init")}
+        bases = {v: r for v, r in bases.items() if r}
+        if not kdsr or not bases:
+            continue
+        rel = {}
+        for metric in METRICS:
+            best = max(mean_std(r, metric)[0] for r in bases.values())
+            rel[metric] = 100 * (mean_std(kdsr, metric)[0] - best) / best
+        hr = float(np.mean([rel[m] for m in ("HR@5", "HR@10", "HR@20")]))
+        best_name = max(bases, key=lambda v: mean_std(bases[v], "HR@10")[0])
+        lines.append(f"| {backbone} | {best_name} | "
+                     + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS) + f" | {hr:+.1f}% |")
+        summary[backbone] = {"per_metric": rel, "mean_hr": hr, "kdsr_seeds": len(kdsr),
+                             "baseline_seeds": {v: len(r) for v, r in bases.items()}}
+    return lines, summary
+
+
+def plot_main(groups: dict, path: str) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(MAIN_VARIANTS)
+    for ax, metric in zip(axes, ("HR@10", "NDCG@10")):
+        for i, variant in enumerate(MAIN_VARIANTS):
+            means, stds = [], []
+            for backbone in MAIN_BACKBONES:
+                results = groups.get(("leave_one_out", backbone, variant))
+                m, s = mean_std(results, metric) if results else (np.nan, 0.0)
+                means.append(m)
+                stds.append(s)
+            x = np.arange(len(MAIN_BACKBONES)) + (i - (len(MAIN_VARIANTS) - 1) / 2) * width
+            ax.bar(x, means, width, yerr=stds, capsize=3, label=variant)
+        ax.set_xticks(np.arange(len(MAIN_BACKBONES)), MAIN_BACKBONES)
+        ax.set_ylabel(f"test {metric} (%)")
+        ax.set_title(f"Amazon Beauty, leave-one-out, {metric}")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_agreement(cells: list[Cell], path: str) -> bool:
+    """Teacher-student agreement per epoch (keys 'agreement/<view>' of the epoch records)."""
+    curves = []
+    for cell in cells:
+        if not (is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"):
+            continue
+        records = epoch_records(cell)
+        keys = sorted({k for r in records for k in r if k.startswith("agreement/")})
+        for key in keys:
+            points = [(r["epoch"], r[key]) for r in records if key in r]
+            if points:
+                curves.append((f"{cell.backbone}/{cell.variant}{'-' + cell.tag if cell.tag else ''}"
+                               f" {key.split('/', 1)[1]}", points))
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for label, points in curves:
+        epochs, values = zip(*points)
+        style = "-" if "kdsr" in label else "--"
+        ax.plot(epochs, values, style, marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("Pearson(teacher corr, student table corr)")
+    ax.set_title("Modality forgetting: agreement of the view tables with the teacher")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def main() -> None:
+    cells = all_cells()
+    groups = grouped(cells)
+    missing = [c.name for c in cells if not is_done(c)]
+    lines = ["# Beauty reproduction study: generated tables", "",
+             "Test metrics in %, mean ± sample std over seeds, scored once at the best "
+             "validation epoch (NDCG@10).", ""]
+
+    main_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
+                 for b in MAIN_BACKBONES for v in MAIN_VARIANTS
+                 if ("leave_one_out", b, v) in groups]
+    lines += ["## Main table (leave-one-out)", "", *metric_table(main_rows), ""]
+    imp_lines, imp = improvements(groups, "leave_one_out")
+    lines += ["## Relative improvement of kdsr over the better of id_only and feature_init", "",
+              *imp_lines, ""]
+    abl_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
+                for b in {c.backbone for c in cells if c.group == "ablation"}
+                for v in ("kdsr", *ABLATIONS) if ("leave_one_out", b, v) in groups]
+    lines += ["## Ablations (seed 0 of kdsr for comparability)", "",
+              *metric_table([(label, r[:1]) for label, r in abl_rows]), ""]
+    inv_rows = [(f"{c.backbone} / {c.variant}-{c.tag}", [load(c)]) for c in cells
+                if c.group == "investigation" and is_done(c)]
+    lines += ["## Investigation: released autoencoder reduction instead of PCA (seed 0)", "",
+              *metric_table(inv_rows), ""]
+    ratio_rows = [(f"{c.backbone} / {c.variant}", [load(c)]) for c in cells
+                  if c.group == "ratio" and is_done(c)]
+    lines += ["## Released `ratio` protocol (validation-selected, test scored once)", "",
+              *metric_table(ratio_rows, ("HR@5", "MRR@5", "HR@20", "MRR@20", "NDCG@10")), "",
+              "Authors' log (best-of-test epochs, image + text): HR@5 7.42, MRR@5 4.64, "
+              "HR@20 14.68, MRR@20 5.24.", ""]
+    every = main_rows + abl_rows + inv_rows + ratio_rows
+    lines += ["## Wall time (this 2-core CPU)", "", *timing_table(every), ""]
+    if missing:
+        lines += ["## Cells not finished", "", *[f"- {m}" for m in missing], ""]
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "tables.md"), "w") as f:
+        f.write("\n".join(lines))
+    summary = {"improvement": imp, "missing": missing,
+               "cells": {f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS}
+                         for (p, b, v), r in groups.items()}}
+    with open(os.path.join(RESULTS, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    if main_rows:
+        plot_main(groups, os.path.join(RESULTS, "main_comparison.png"))
+    plot_agreement(cells, os.path.join(RESULTS, "agreement.png"))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
