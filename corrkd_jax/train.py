@@ -63,6 +63,7 @@ from corrkd_jax.trainer.workdir import (
     RESULTS_FILE,
     check_or_write_config,
     check_or_write_dataset,
+    results_table,
 )
 
 __all__ = ["NonFiniteLossError", "train_and_evaluate", "train_step", "eval_step"]
@@ -257,7 +258,7 @@ def main(argv: list[str]) -> None:
         print(f"stopped at step {results['step']} (checkpoint.max_steps_per_run); rerun the "
               f"same command to continue")
         return
-    print(json.dumps({key: results[key] for key in ("best_epoch", "valid", "test")}, indent=2))
+    print(results_table(results))
     print(f"results: {os.path.join(os.path.abspath(_WORKDIR.value), RESULTS_FILE)}")
 
 

@@ -115,6 +115,11 @@ def test_outputs_of_an_end_to_end_run(reference_run):
     # The test split is scored exactly once.
     assert len([r for r in records if r["kind"] == "test"]) == 1
 
+    # A readable table of the same numbers, in %.
+    table = open(os.path.join(workdir, "results.md")).read()
+    test_row = next(line for line in table.splitlines() if line.startswith("| test |"))
+    assert f"{100 * results['test']['HR@10']:.2f}" in test_row.split(" | ")
+
     with open(os.path.join(workdir, "curves.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(

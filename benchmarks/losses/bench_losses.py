@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -40,37 +40,10 @@ from corrkd_jax.losses import (
 from corrkd_jax.teacher import build_teacher, teacher_signals
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # benchmarks/machine.py
+from machine import machine_info  # noqa: E402
 VIEWS = ("title", "attr")
 LAMBDA_HOL, LAMBDA_CODE, TAU = 4.0, 0.5, 1.5
-
-
-def machine_info() -> dict:
-    """Cores, CPU model, accelerator kind and library versions of this machine."""
-    import flax
-    import jaxlib
-    import optax
-
-    model = ""
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "cpu_model": model or platform.processor(),
-        "device_kind": jax.devices()[0].device_kind,
-        "platform": jax.devices()[0].platform,
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-        # Other jobs on the machine distort timings: record how busy it was.
-        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def make_problem(args: argparse.Namespace, kind: str):

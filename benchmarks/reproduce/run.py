@@ -13,6 +13,8 @@ its console log under `runs/reproduce/<cell>/train.log`.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cells import Cell, all_cells  # noqa: E402
+from cells import EPOCH_CAP, Cell, all_cells  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, "results", "beauty")
@@ -33,13 +35,41 @@ def results_dir(cell: Cell) -> str:
 
 
 def is_done(cell: Cell) -> bool:
-    return os.path.isfile(os.path.join(results_dir(cell), "results.json"))
+    """results.json exists and the run ended by early stopping or at the current EPOCH_CAP
+    (raising the cap reruns a capped cell, which resumes from its last checkpoint)."""
+    path = os.path.join(results_dir(cell), "results.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        results = json.load(f)
+    if not results["stop_reason"].startswith("num_epochs"):
+        return True  # early stopping ended it: more epochs would not change it
+    budget = EPOCH_CAP if EPOCH_CAP is not None else results["config"]["num_epochs"]
+    return results["epochs_trained"] >= budget
 
 
 def run_cell(cell: Cell) -> None:
-    """Trains one cell (resuming its workdir) and copies its outputs into results/."""
+    """Trains one cell (resuming its workdir) and copies its outputs into results/.
+
+    A cell that another `run.py` process is training (its lock is held) is skipped, so two
+    workers can share one study (e.g. `--only sasrec` beside the default order)."""
     workdir = os.path.join(RUNS, cell.name)
     os.makedirs(workdir, exist_ok=True)
+    lock = open(os.path.join(workdir, "run.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"[{time.strftime('%H:%M:%S')}] {cell.name}: another worker runs it, skipped",
+              flush=True)
+        lock.close()
+        return
+    try:
+        _train_and_copy(cell, workdir)
+    finally:
+        lock.close()  # releases the lock
+
+
+def _train_and_copy(cell: Cell, workdir: str) -> None:
     command = cell.command(workdir)
     print(f"[{time.strftime('%H:%M:%S')}] {cell.name}: {' '.join(command)}", flush=True)
     start = time.time()

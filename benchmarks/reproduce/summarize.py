@@ -130,6 +130,64 @@ def plot_main(groups: dict, path: str) -> None:
     plt.close(fig)
 
 
+EXTRA = os.path.join(RESULTS, "extra")  # runs outside the grid (e.g. a longer budget)
+
+
+def extra_runs() -> list[tuple[str, list[dict]]]:
+    """(label, epoch records) of every `results/beauty/extra/<label>/metrics.jsonl`."""
+    runs = []
+    for root, _, files in sorted(os.walk(EXTRA)):
+        if "metrics.jsonl" in files:
+            with open(os.path.join(root, "metrics.jsonl")) as f:
+                records = [json.loads(line) for line in f if line.strip()]
+            runs.append((os.path.relpath(root, EXTRA),
+                         [r for r in records if r.get("kind") == "epoch"]))
+    return runs
+
+
+def valid_curves(cells: list[Cell]) -> list[tuple[str, list[dict]]]:
+    """(label, epoch records) of the finished seed-0 leave-one-out cells, then the extras."""
+    curves = [(f"{c.backbone}/{c.variant}{'-' + c.tag if c.tag else ''}", epoch_records(c))
+              for c in cells
+              if is_done(c) and c.seed == 0 and c.protocol == "leave_one_out"]
+    return curves + [(f"extra: {label}", records) for label, records in extra_runs()]
+
+
+def equal_budget_table(curves: list[tuple[str, list[dict]]], metric: str = "NDCG@10",
+                       epochs: tuple[int, ...] = (5, 10, 20)) -> list[str]:
+    """Validation metric (%) after the same number of epochs: budget-matched comparison."""
+    lines = ["| run | " + " | ".join(f"valid {metric} after {e} epochs" for e in epochs)
+             + " | best valid (epoch) |", "|---|" + "---:|" * (len(epochs) + 1)]
+    for label, records in curves:
+        values = {r["epoch"] + 1: r[f"valid/{metric}"] * 100 for r in records}
+        best = max(records, key=lambda r: r[f"valid/{metric}"])
+        lines.append(f"| {label} | " + " | ".join(
+                f"{values[e]:.2f}" if e in values else "-" for e in epochs)
+                + f" | {best[f'valid/{metric}'] * 100:.2f} ({best['epoch'] + 1}) |")
+    return lines
+
+
+def plot_valid_curves(curves: list[tuple[str, list[dict]]], path: str,
+                      metric: str = "NDCG@10") -> None:
+    backbones = sorted({label.split(": ")[-1].split("/")[0] for label, _ in curves})
+    fig, axes = plt.subplots(1, len(backbones), figsize=(6 * len(backbones), 4.5), squeeze=False)
+    for ax, backbone in zip(axes[0], backbones):
+        for label, records in curves:
+            if label.split(": ")[-1].split("/")[0] != backbone:
+                continue
+            style = ":" if label.startswith("extra") else ("-" if "kdsr" in label else "--")
+            ax.plot([r["epoch"] + 1 for r in records],
+                    [r[f"valid/{metric}"] * 100 for r in records], style, marker=".",
+                    label=label)
+        ax.set_xlabel("epochs trained")
+        ax.set_ylabel(f"valid {metric} (%)")
+        ax.set_title(f"Beauty validation {metric}: {backbone}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_agreement(cells: list[Cell], path: str) -> bool:
     """Teacher-student agreement per epoch (keys 'agreement/<view>' of the epoch records)."""
     curves = []
@@ -190,6 +248,9 @@ def main() -> None:
               *metric_table(ratio_rows, ("HR@5", "MRR@5", "HR@20", "MRR@20", "NDCG@10")), "",
               "Authors' log (best-of-test epochs, image + text): HR@5 7.42, MRR@5 4.64, "
               "HR@20 14.68, MRR@20 5.24.", ""]
+    curves = valid_curves(cells)
+    lines += ["## Validation NDCG@10 after equal numbers of epochs (seed 0; extras: longer runs)",
+              "", *equal_budget_table(curves), ""]
     every = main_rows + abl_rows + inv_rows + ratio_rows
     lines += ["## Wall time (this 2-core CPU)", "", *timing_table(every), ""]
     if missing:
@@ -206,6 +267,8 @@ def main() -> None:
     if main_rows:
         plot_main(groups, os.path.join(RESULTS, "main_comparison.png"))
     plot_agreement(cells, os.path.join(RESULTS, "agreement.png"))
+    if curves:
+        plot_valid_curves(curves, os.path.join(RESULTS, "valid_curves.png"))
     print("\n".join(lines))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,40 +23,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # benchmarks/machine.py
+from machine import machine_info  # noqa: E402
 REPO = HERE.parents[1]
 BEAUTY_TITLE = REPO / ".cache" / "features" / "beauty_minilm" / "title.reduced.npy"
 DIM = 128
-
-
-def machine_info() -> dict:
-    """Cores, CPU model, accelerator kind and library versions of this machine."""
-    import flax
-    import jax
-    import jaxlib
-    import numpy as np
-    import optax
-
-    model = ""
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "cpu_model": model or platform.processor(),
-        "device_kind": jax.devices()[0].device_kind,
-        "platform": jax.devices()[0].platform,
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-        # Other jobs on the machine distort timings: record how busy it was.
-        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def _vm_hwm_mib() -> float:

@@ -35,9 +35,11 @@ from corrkd_jax.trainer.steps import CompiledPerShape, TrainState
 from corrkd_jax.trainer.workdir import (
     CURVES_FILE,
     RESULTS_FILE,
+    RESULTS_TABLE_FILE,
     dataset_summary,
     json_config,
     library_versions,
+    results_table,
     write_json,
 )
 
@@ -300,6 +302,8 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
     }
     if run.primary:
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
+        with open(os.path.join(run.workdir, RESULTS_TABLE_FILE), "w", encoding="utf-8") as f:
+            f.write(results_table(results))
         plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE),
                     metric=stopper.metric)
     run.writer.write(int(state.step), "test", {f"test/{k}": v for k, v in test.items()})

@@ -22,6 +22,7 @@ CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
 RESULTS_FILE = "results.json"
 CURVES_FILE = "curves.png"
+RESULTS_TABLE_FILE = "results.md"
 # Fields that may change between a run and its resumption (they do not change the numbers).
 RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_steps", "progress",
                      "data.num_threads", "data.prefetch", "features.progress",
@@ -117,3 +118,18 @@ def library_versions() -> dict[str, str]:
     versions["devices"] = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
     versions["processes"] = str(jax.process_count())
     return versions
+
+
+def results_table(results: Mapping[str, Any]) -> str:
+    """Markdown table of a run's validation and test metrics (in %), from results.json."""
+    names = list(results["test"])
+    config = results["config"]
+    lines = [f"{config['data']['root']}: {config['model']['backbone']} / "
+             f"{config['model']['variant']}, seed {config['seed']}, best epoch "
+             f"{results['best_epoch'] + 1} of {results['epochs_trained']} (selected on "
+             f"valid {config['eval']['metric']}; test scored once there)", "",
+             "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for split in ("valid", "test"):
+        lines.append(f"| {split} | " + " | ".join(
+                f"{100 * results[split][name]:.2f}" for name in names) + " |")
+    return "\n".join(lines) + "\n"
