@@ -75,7 +75,7 @@ def timing_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
     lines = ["| run | best epoch | epochs trained | s/epoch (excl. compile) | total min |",
              "|---|---|---|---:|---:|"]
     for label, results in rows:
-        best = ", ".join(str(r["best_epoch"]) for r in results)
+        best = ", ".join(str(r["best_epoch"] + 1) for r in results)  # 1-based
         trained = ", ".join(str(r["epochs_trained"]) for r in results)
         per_epoch = np.mean([r["timing"]["mean_epoch_seconds_excluding_compile"]
                              for r in results])
