@@ -53,12 +53,7 @@ def setup(tmp_path_factory, compile_cache):
 
 def _config(setup, **overrides):
     config = testing.tiny_config(*setup)
-    for dotted, value in overrides.items():
-        node = config
-        *parents, leaf = dotted.split("__")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
+    config.update_from_flattened_dict({k.replace("__", "."): v for k, v in overrides.items()})
     return config
 
 

@@ -77,12 +77,7 @@ def beauty_config(backbone: str, variant: str, **overrides: Any):
 
     config = load_config_file(str(REPO / "configs" / "beauty.py"), f"{backbone},{variant}")
     config.progress = False
-    for dotted, value in overrides.items():
-        node = config
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
+    config.update_from_flattened_dict(dict(overrides))
     return config
 
 
