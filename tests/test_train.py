@@ -148,6 +148,26 @@ def test_interrupted_and_resumed_run_is_bit_identical(reference_run, setup, tmp_
     assert len(steps) == len(set(steps))
 
 
+def test_test_every_epoch_logs_best_of_test_without_changing_the_run(reference_run, setup,
+                                                                     tmp_path):
+    _, _, reference = reference_run
+    workdir = str(tmp_path / "test_every_epoch")
+    results = train_and_evaluate(_config(setup, eval__test_every_epoch=True), workdir)
+    # Scoring test each epoch changes neither the training nor the selected test numbers.
+    assert results["test"] == reference["test"]
+    assert results["best_epoch"] == reference["best_epoch"]
+    epochs = [r for r in read_records(os.path.join(workdir, "metrics.jsonl"))
+              if r["kind"] == "epoch"]
+    assert len(epochs) == 2
+    for name in METRIC_NAMES:
+        best = max(epochs, key=lambda r: r[f"test_epoch/{name}"])
+        assert results["best_of_test_epochs"][name] == {
+                "value": best[f"test_epoch/{name}"], "epoch": best["epoch"]}
+        assert results["best_of_test_epochs"][name]["value"] >= results["test"][name]
+    # The reference run did not score test per epoch, so it reports no best-of-test block.
+    assert "best_of_test_epochs" not in reference
+
+
 def test_resume_refuses_a_different_experiment(reference_run, setup):
     _, workdir, _ = reference_run
     with pytest.raises(ValueError, match="model.dim"):

@@ -44,6 +44,8 @@ from corrkd_jax.trainer.workdir import (
 )
 
 log = logging.getLogger(__name__)
+# Per-epoch test metrics of `eval.test_every_epoch` (never used for selection).
+TEST_EPOCH_PREFIX = "test_epoch/"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -244,6 +246,11 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
                    for key, value in progress.epoch_sums.items()})
     record.update(progress.rates)
     record.update({f"valid/{key}": value for key, value in valid.items()})
+    if config.eval.get("test_every_epoch", False):
+        # Only so results can be set beside logs that keep the best test value over epochs
+        # (the released code); selection and `results.json["test"]` never look at it.
+        test = evaluate(run.eval_fn, state.params, run.test_loader, run.mesh)
+        record.update({f"{TEST_EPOCH_PREFIX}{key}": value for key, value in test.items()})
     if run.agreement_pairs is not None and run.experiment.features:
         record.update(view_agreements(jax.device_get(state.params),
                                       run.experiment.features, run.agreement_pairs))
@@ -264,6 +271,20 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
     if run.primary:
         plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE),
                     metric=stopper.metric)
+
+
+def best_of_test_epochs(history: list[Mapping[str, Any]], names: list[str]) -> dict[str, Any]:
+    """The best test value of each metric over the epochs that logged one, and its epoch.
+
+    This is how the released code reports results (optimistic: it selects on test); it is
+    kept apart from `results["test"]`, which is scored once at the best validation epoch.
+    """
+    logged = [r for r in history if f"{TEST_EPOCH_PREFIX}{names[0]}" in r]
+    best = {}
+    for name in names:
+        record = max(logged, key=lambda r: r[f"{TEST_EPOCH_PREFIX}{name}"])
+        best[name] = {"value": record[f"{TEST_EPOCH_PREFIX}{name}"], "epoch": record["epoch"]}
+    return best
 
 
 def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStopping,
@@ -300,6 +321,8 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
             },
             "versions": library_versions(),
     }
+    if any(f"{TEST_EPOCH_PREFIX}{names[0]}" in r for r in progress.history):
+        results["best_of_test_epochs"] = best_of_test_epochs(progress.history, names)
     if run.primary:
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
         with open(os.path.join(run.workdir, RESULTS_TABLE_FILE), "w", encoding="utf-8") as f:

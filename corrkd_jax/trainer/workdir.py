@@ -27,7 +27,9 @@ RESULTS_TABLE_FILE = "results.md"
 RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_steps", "progress",
                      "data.num_threads", "data.prefetch", "features.progress",
                      # speed settings that leave the results unchanged (benchmarks/perf)
-                     "kd.pack_pairs", "kd.pair_growth", "kd.pair_chunk", "eval.item_chunk")
+                     "kd.pack_pairs", "kd.pair_growth", "kd.pair_chunk", "eval.item_chunk",
+                     # extra test scoring that is logged but never used for selection
+                     "eval.test_every_epoch")
 # Fields added after runs existed: a saved config without them ran with these values.
 ADDED_FIELDS = {"kd.pair_dtype": "float32", "num_negatives": 0,
                 "model.session_graph.attention_dropout": 0.0}
