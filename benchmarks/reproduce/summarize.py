@@ -7,11 +7,14 @@ of kdsr over the better of id_only and feature_init, ablations, ratio protocol, 
 autoencoder investigation, wall times), `results/beauty/summary.json`, and the plots
 `results/beauty/main_comparison.png` and (when the runs logged it)
 `results/beauty/agreement.png`, the teacher-student correlation agreement per epoch.
-Cells that have not finished are left out (and listed as missing).
+Cells that have not finished are left out (and listed as missing). The tables are also
+written into the `<!-- summarize:NAME -->` blocks of RESULTS.md (`--report`), so the report's
+numbers always come from the committed results.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,6 +31,7 @@ from run import RESULTS, is_done, results_dir  # noqa: E402
 
 METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR@5", "MRR@10",
            "MRR@20")
+HR_METRICS = ("HR@5", "HR@10", "HR@20")
 
 
 def load(cell: Cell) -> dict:
@@ -112,7 +116,8 @@ def ratio_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
 def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
     """Relative improvement (%) of kdsr's mean over the better baseline mean, per metric."""
     lines = ["| backbone | better baseline (by HR@10) | " + " | ".join(METRICS)
-             + " | mean over HR@5/10/20 |", "|---|---|" + "---:|" * (len(METRICS) + 1)]
+             + " | mean over HR@5/10/20 | same, per seed (mean ± std) |",
+             "|---|---|" + "---:|" * (len(METRICS) + 2)]
     summary = {}
     for backbone in MAIN_BACKBONES:
         kdsr = groups.get((protocol, backbone, "kdsr"))
@@ -124,13 +129,27 @@ def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
         for metric in METRICS:
             best = max(mean_std(r, metric)[0] for r in bases.values())
             rel[metric] = 100 * (mean_std(kdsr, metric)[0] - best) / best
-        hr = float(np.mean([rel[m] for m in ("HR@5", "HR@10", "HR@20")]))
+        hr = float(np.mean([rel[m] for m in HR_METRICS]))
         best_name = max(bases, key=lambda v: mean_std(bases[v], "HR@10")[0])
+        per_seed = per_seed_hr_difference(kdsr, bases[best_name])
+        spread = (f"{np.mean(per_seed):+.1f} ± {np.std(per_seed, ddof=1):.1f}% "
+                  f"({len(per_seed)} seeds)" if len(per_seed) > 1 else "-")
         lines.append(f"| {backbone} | {best_name} | "
-                     + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS) + f" | {hr:+.1f}% |")
+                     + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS)
+                     + f" | {hr:+.1f}% | {spread} |")
         summary[backbone] = {"per_metric": rel, "mean_hr": hr, "kdsr_seeds": len(kdsr),
-                             "baseline_seeds": {v: len(r) for v, r in bases.items()}}
+                             "baseline_seeds": {v: len(r) for v, r in bases.items()},
+                             "per_seed_mean_hr": per_seed}
     return lines, summary
+
+
+def per_seed_hr_difference(kdsr: list[dict], baseline: list[dict]) -> list[float]:
+    """Relative difference (%) of kdsr over the baseline, mean over HR@5/10/20, per seed both
+    ran with (paired by seed: the same data order and initialisation)."""
+    base = {r["config"]["seed"]: r for r in baseline}
+    return [float(np.mean([100 * (r["test"][m] - base[r["config"]["seed"]]["test"][m])
+                           / base[r["config"]["seed"]]["test"][m] for m in HR_METRICS]))
+            for r in kdsr if r["config"]["seed"] in base]
 
 
 def plot_main(groups: dict, path: str) -> None:
@@ -243,57 +262,120 @@ def plot_agreement(cells: list[Cell], path: str) -> bool:
     return True
 
 
-def main() -> None:
-    cells = all_cells()
-    groups = grouped(cells)
+def agreement_table(cells: list[Cell]) -> list[str]:
+    """First and last logged teacher-student agreement per view, seed-0 leave-one-out cells."""
+    lines = ["| run | view | after epoch 1 | at the end (epoch) |", "|---|---|---:|---:|"]
+    for cell in cells:
+        if not (is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"):
+            continue
+        records = epoch_records(cell)
+        for key in sorted({k for r in records for k in r if k.startswith("agreement/")}):
+            points = [(r["epoch"], r[key]) for r in records if key in r]
+            label = f"{cell.backbone} / {cell.variant}{'-' + cell.tag if cell.tag else ''}"
+            lines.append(f"| {label} | {key.split('/', 1)[1]} | {points[0][1]:.3f} | "
+                         f"{points[-1][1]:.3f} ({points[-1][0] + 1}) |")
+    return lines
+
+
+def splice(path: str, sections: dict[str, list[str]]) -> list[str]:
+    """Replaces the text between `<!-- summarize:NAME -->` and `<!-- /summarize:NAME -->` in
+    `path` with section NAME, so the hand-written report always shows the current tables.
+    Returns the names it replaced; the file is rewritten only if every marker pair is intact."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    replaced = []
+    for name, body in sections.items():
+        start, end = f"<!-- summarize:{name} -->", f"<!-- /summarize:{name} -->"
+        if start not in text:
+            continue
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(end) < text.index(start):
+            raise ValueError(f"{path}: the markers of section {name!r} are not one ordered pair")
+        head, rest = text.split(start)
+        _, tail = rest.split(end)
+        text = head + start + "\n" + "\n".join(body) + "\n" + end + tail
+        replaced.append(name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return replaced
+
+
+def build_sections(cells: list[Cell], groups: dict) -> tuple[dict[str, list[str]], dict]:
+    """The report's tables (markdown lines by section name) and the summary JSON."""
     missing = [c.name for c in cells if not is_done(c)]
-    lines = ["# Beauty reproduction study: generated tables", "",
-             "Test metrics in %, mean ± sample std over seeds, scored once at the best "
-             "validation epoch (NDCG@10).", ""]
+    sections: dict[str, list[str]] = {}
 
     main_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
                  for b in MAIN_BACKBONES for v in MAIN_VARIANTS
                  if ("leave_one_out", b, v) in groups]
-    lines += ["## Main table (leave-one-out)", "", *metric_table(main_rows), ""]
-    imp_lines, imp = improvements(groups, "leave_one_out")
-    lines += ["## Relative improvement of kdsr over the better of id_only and feature_init", "",
-              *imp_lines, ""]
+    sections["main"] = metric_table(main_rows)
+    sections["improvement"], imp = improvements(groups, "leave_one_out")
     abl_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
                 for b in {c.backbone for c in cells if c.group == "ablation"}
                 for v in ("kdsr", *ABLATIONS) if ("leave_one_out", b, v) in groups]
-    lines += ["## Ablations (seed 0 of kdsr for comparability)", "",
-              *metric_table([(label, r[:1]) for label, r in abl_rows]), ""]
+    sections["ablations"] = metric_table([(label, r[:1]) for label, r in abl_rows])
     inv_rows = [(f"{c.backbone} / {c.variant}-{c.tag}", [load(c)]) for c in cells
                 if c.group == "investigation" and is_done(c)]
-    lines += ["## Investigation: released autoencoder reduction instead of PCA (seed 0)", "",
-              *metric_table(inv_rows), ""]
+    sections["investigation"] = metric_table(inv_rows)
     ratio_rows = [(f"{c.backbone} / {c.variant}", [load(c)]) for c in cells
                   if c.group == "ratio" and is_done(c)]
-    lines += ["## Released `ratio` protocol beside the authors' log", "",
-              *ratio_table(ratio_rows), ""]
+    sections["ratio"] = ratio_table(ratio_rows)
     curves = valid_curves(cells)
-    lines += ["## Validation NDCG@10 after equal numbers of epochs (seed 0; extras: longer runs)",
-              "", *equal_budget_table(curves), ""]
+    sections["equal_budget"] = equal_budget_table(curves)
+    sections["agreement"] = agreement_table(cells)
     every = main_rows + [row for row in abl_rows if row[0] not in dict(main_rows)]
     every += [(f"ratio: {label}", r) for label, r in ratio_rows] + inv_rows
-    lines += ["## Wall time (this 2-core CPU)", "", *timing_table(every), ""]
-    if missing:
-        lines += ["## Cells not finished", "", *[f"- {m}" for m in missing], ""]
+    sections["wall_time"] = timing_table(every)
+    sections["missing"] = [f"- {m}" for m in missing] or ["(none)"]
+
+    summary = {"improvement": imp, "missing": missing,
+               "cells": {f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS}
+                         for (p, b, v), r in groups.items()}}
+    return sections, summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--report", default="RESULTS.md",
+                        help="markdown file whose <!-- summarize:NAME --> blocks are refreshed "
+                             "('' to leave it alone)")
+    args = parser.parse_args()
+    cells = all_cells()
+    groups = grouped(cells)
+    sections, summary = build_sections(cells, groups)
+    titles = {
+        "main": "Main table (leave-one-out)",
+        "improvement": "Relative improvement of kdsr over the better of id_only and "
+                       "feature_init",
+        "ablations": "Ablations (seed 0 of kdsr for comparability)",
+        "investigation": "Investigation: released autoencoder reduction instead of PCA "
+                         "(seed 0)",
+        "ratio": "Released `ratio` protocol beside the authors' log",
+        "equal_budget": "Validation NDCG@10 after equal numbers of epochs (seed 0; extras: "
+                        "longer runs)",
+        "agreement": "Teacher-student agreement of the view tables (seed 0)",
+        "wall_time": "Wall time (this 2-core CPU)",
+        "missing": "Cells not finished",
+    }
+    lines = ["# Beauty reproduction study: generated tables", "",
+             "Test metrics in %, mean ± sample std over seeds, scored once at the best "
+             "validation epoch (NDCG@10).", ""]
+    for name, body in sections.items():
+        lines += [f"## {titles[name]}", "", *body, ""]
 
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
         f.write("\n".join(lines))
-    summary = {"improvement": imp, "missing": missing,
-               "cells": {f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS}
-                         for (p, b, v), r in groups.items()}}
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    if main_rows:
+    if sections["main"][2:]:
         plot_main(groups, os.path.join(RESULTS, "main_comparison.png"))
     plot_agreement(cells, os.path.join(RESULTS, "agreement.png"))
+    curves = valid_curves(cells)
     if curves:
         plot_valid_curves(curves, os.path.join(RESULTS, "valid_curves.png"))
     print("\n".join(lines))
+    if args.report and os.path.exists(args.report):
+        print(f"refreshed in {args.report}: {', '.join(splice(args.report, sections)) or '-'}")
 
 
 if __name__ == "__main__":
