@@ -326,6 +326,11 @@ def build_sections(cells: list[Cell], groups: dict) -> tuple[dict[str, list[str]
     every += [(f"ratio: {label}", r) for label, r in ratio_rows] + inv_rows
     sections["wall_time"] = timing_table(every)
     sections["missing"] = [f"- {m}" for m in missing] or ["(none)"]
+    signal = os.path.join(RESULTS, "teacher_signal.md")  # from teacher_signal.py
+    if os.path.exists(signal):
+        with open(signal, encoding="utf-8") as f:
+            sections["teacher_signal"] = [line for line in f.read().splitlines()
+                                          if line.startswith("|")]
 
     summary = {"improvement": imp, "missing": missing,
                "cells": {f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS}
@@ -355,6 +360,8 @@ def main() -> None:
         "agreement": "Teacher-student agreement of the view tables (seed 0)",
         "wall_time": "Wall time (this 2-core CPU)",
         "missing": "Cells not finished",
+        "teacher_signal": "Does feature similarity predict the next item? "
+                          "(teacher_signal.py, test split)",
     }
     lines = ["# Beauty reproduction study: generated tables", "",
              "Test metrics in %, mean ± sample std over seeds, scored once at the best "
