@@ -114,17 +114,23 @@ def ratio_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
 
 
 def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
-    """Relative improvement (%) of kdsr's mean over the better baseline mean, per metric."""
-    lines = ["| backbone | better baseline (by HR@10) | " + " | ".join(METRICS)
+    """Relative improvement (%) of kdsr's mean over the better baseline's mean, per metric
+    (the better of id_only and feature_init for that metric), over the seeds all three ran."""
+    lines = ["| backbone | seeds | better baseline by HR@10 | " + " | ".join(METRICS)
              + " | mean over HR@5/10/20 | same, per seed (mean ± std) |",
-             "|---|---|" + "---:|" * (len(METRICS) + 2)]
+             "|---|---:|---|" + "---:|" * (len(METRICS) + 2)]
     summary = {}
     for backbone in MAIN_BACKBONES:
-        kdsr = groups.get((protocol, backbone, "kdsr"))
-        bases = {v: groups.get((protocol, backbone, v)) for v in ("id_only", "feature_init")}
-        bases = {v: r for v, r in bases.items() if r}
-        if not kdsr or not bases:
+        runs = {v: groups.get((protocol, backbone, v)) or []
+                for v in ("kdsr", "id_only", "feature_init")}
+        runs = {v: r for v, r in runs.items() if r}
+        if "kdsr" not in runs or len(runs) < 2:
             continue
+        # Only seeds every compared variant finished: unequal seed sets would compare noise.
+        seeds = set.intersection(*({r["config"]["seed"] for r in rs} for rs in runs.values()))
+        runs = {v: [r for r in rs if r["config"]["seed"] in seeds] for v, rs in runs.items()}
+        kdsr = runs.pop("kdsr")
+        bases = runs
         rel = {}
         for metric in METRICS:
             best = max(mean_std(r, metric)[0] for r in bases.values())
@@ -134,12 +140,11 @@ def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
         per_seed = per_seed_hr_difference(kdsr, bases[best_name])
         spread = (f"{np.mean(per_seed):+.1f} ± {np.std(per_seed, ddof=1):.1f}% "
                   f"({len(per_seed)} seeds)" if len(per_seed) > 1 else "-")
-        lines.append(f"| {backbone} | {best_name} | "
+        lines.append(f"| {backbone} | {len(seeds)} | {best_name} | "
                      + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS)
                      + f" | {hr:+.1f}% | {spread} |")
-        summary[backbone] = {"per_metric": rel, "mean_hr": hr, "kdsr_seeds": len(kdsr),
-                             "baseline_seeds": {v: len(r) for v, r in bases.items()},
-                             "per_seed_mean_hr": per_seed}
+        summary[backbone] = {"per_metric": rel, "mean_hr": hr, "seeds": sorted(seeds),
+                             "baselines": sorted(bases), "per_seed_mean_hr": per_seed}
     return lines, summary
 
 
