@@ -117,7 +117,7 @@ def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
     """Relative improvement (%) of kdsr's mean over the better baseline's mean, per metric
     (the better of id_only and feature_init for that metric), over the seeds all three ran."""
     lines = ["| backbone | seeds | better baseline by HR@10 | " + " | ".join(METRICS)
-             + " | mean over HR@5/10/20 | same, per seed (mean ± std) |",
+             + " | mean over HR@5/10/20 | same, paired by seed vs the HR@10-better baseline (mean ± std) |",
              "|---|---:|---|" + "---:|" * (len(METRICS) + 2)]
     summary = {}
     for backbone in MAIN_BACKBONES:
