@@ -65,3 +65,22 @@ def test_splice_replaces_marked_blocks_and_refuses_broken_markers(tmp_path):
     with pytest.raises(ValueError, match="main"):
         summarize.splice(str(path), {"main": ["y"]})
     assert path.read_text() == broken  # nothing written half-way
+
+
+def test_teacher_signal_auc_and_tie_broken_ranks_match_brute_force():
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import teacher_signal
+
+    rng = np.random.default_rng(0)
+    positive, negative = rng.integers(0, 6, 300) * 0.5, rng.integers(0, 7, 400) * 0.5
+    brute = ((positive[:, None] > negative[None, :]).mean()
+             + 0.5 * (positive[:, None] == negative[None, :]).mean())
+    assert teacher_signal.auc(positive, negative) == pytest.approx(brute)
+    # Ties are broken at random: a target tied with every item gets a uniform rank.
+    scores = np.zeros((20_000, 11))
+    ranks = teacher_signal.tie_broken_ranks(scores, np.full(20_000, 3), rng)
+    assert ranks.min() == 1 and ranks.max() == 11 and abs(ranks.mean() - 6) < 0.1
+    scores[:, 3] = 1.0  # strictly best: always rank 1
+    assert (teacher_signal.tie_broken_ranks(scores, np.full(20_000, 3), rng) == 1).all()
