@@ -237,26 +237,31 @@ def plot_valid_curves(curves: list[tuple[str, list[dict]]], path: str,
     plt.close(fig)
 
 
-def plot_agreement(cells: list[Cell], path: str) -> bool:
-    """Teacher-student agreement per epoch (keys 'agreement/<view>' of the epoch records)."""
+def agreement_curves(cells: list[Cell]) -> list[tuple[str, str, str, list[tuple[int, float]]]]:
+    """(backbone, variant[-tag], view, [(epoch, agreement)]) of the finished seed-0
+    leave-one-out cells that logged 'agreement/<view>' in their epoch records."""
     curves = []
     for cell in cells:
         if not (is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"):
             continue
         records = epoch_records(cell)
-        keys = sorted({k for r in records for k in r if k.startswith("agreement/")})
-        for key in keys:
+        variant = cell.variant + (f"-{cell.tag}" if cell.tag else "")
+        for key in sorted({k for r in records for k in r if k.startswith("agreement/")}):
             points = [(r["epoch"], r[key]) for r in records if key in r]
-            if points:
-                curves.append((f"{cell.backbone}/{cell.variant}{'-' + cell.tag if cell.tag else ''}"
-                               f" {key.split('/', 1)[1]}", points))
+            curves.append((cell.backbone, variant, key.split("/", 1)[1], points))
+    return curves
+
+
+def plot_agreement(curves: list[tuple[str, str, str, list[tuple[int, float]]]],
+                   path: str) -> bool:
+    """Teacher-student agreement per epoch (`agreement_curves`)."""
     if not curves:
         return False
     fig, ax = plt.subplots(figsize=(9, 5))
-    for label, points in curves:
+    for backbone, variant, view, points in curves:
         epochs, values = zip(*points)
-        style = "-" if "kdsr" in label else "--"
-        ax.plot(epochs, values, style, marker=".", label=label)
+        style = "-" if "kdsr" in variant else "--"
+        ax.plot(epochs, values, style, marker=".", label=f"{backbone}/{variant} {view}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Pearson(teacher corr, student table corr)")
     ax.set_title("Modality forgetting: agreement of the view tables with the teacher")
@@ -267,18 +272,12 @@ def plot_agreement(cells: list[Cell], path: str) -> bool:
     return True
 
 
-def agreement_table(cells: list[Cell]) -> list[str]:
-    """First and last logged teacher-student agreement per view, seed-0 leave-one-out cells."""
+def agreement_table(curves: list[tuple[str, str, str, list[tuple[int, float]]]]) -> list[str]:
+    """First and last logged teacher-student agreement per run and view."""
     lines = ["| run | view | after epoch 1 | at the end (epoch) |", "|---|---|---:|---:|"]
-    for cell in cells:
-        if not (is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"):
-            continue
-        records = epoch_records(cell)
-        for key in sorted({k for r in records for k in r if k.startswith("agreement/")}):
-            points = [(r["epoch"], r[key]) for r in records if key in r]
-            label = f"{cell.backbone} / {cell.variant}{'-' + cell.tag if cell.tag else ''}"
-            lines.append(f"| {label} | {key.split('/', 1)[1]} | {points[0][1]:.3f} | "
-                         f"{points[-1][1]:.3f} ({points[-1][0] + 1}) |")
+    for backbone, variant, view, points in curves:
+        lines.append(f"| {backbone} / {variant} | {view} | {points[0][1]:.3f} | "
+                     f"{points[-1][1]:.3f} ({points[-1][0] + 1}) |")
     return lines
 
 
@@ -304,8 +303,10 @@ def splice(path: str, sections: dict[str, list[str]]) -> list[str]:
     return replaced
 
 
-def build_sections(cells: list[Cell], groups: dict) -> tuple[dict[str, list[str]], dict]:
-    """The report's tables (markdown lines by section name) and the summary JSON."""
+def build_sections(cells: list[Cell], groups: dict, curves: list | None = None,
+                   agreement: list | None = None) -> tuple[dict[str, list[str]], dict]:
+    """The report's tables (markdown lines by section name) and the summary JSON. `curves`
+    (`valid_curves`) and `agreement` (`agreement_curves`) are read from disk when not given."""
     missing = [c.name for c in cells if not is_done(c)]
     sections: dict[str, list[str]] = {}
 
@@ -324,9 +325,10 @@ def build_sections(cells: list[Cell], groups: dict) -> tuple[dict[str, list[str]
     ratio_rows = [(f"{c.backbone} / {c.variant}", [load(c)]) for c in cells
                   if c.group == "ratio" and is_done(c)]
     sections["ratio"] = ratio_table(ratio_rows)
-    curves = valid_curves(cells)
+    curves = valid_curves(cells) if curves is None else curves
+    agreement = agreement_curves(cells) if agreement is None else agreement
     sections["equal_budget"] = equal_budget_table(curves)
-    sections["agreement"] = agreement_table(cells)
+    sections["agreement"] = agreement_table(agreement)
     every = main_rows + [row for row in abl_rows if row[0] not in dict(main_rows)]
     every += [(f"ratio: {label}", r) for label, r in ratio_rows] + inv_rows
     sections["wall_time"] = timing_table(every)
@@ -351,7 +353,8 @@ def main() -> None:
     args = parser.parse_args()
     cells = all_cells()
     groups = grouped(cells)
-    sections, summary = build_sections(cells, groups)
+    curves, agreement = valid_curves(cells), agreement_curves(cells)
+    sections, summary = build_sections(cells, groups, curves, agreement)
     titles = {
         "main": "Main table (leave-one-out)",
         "improvement": "Relative improvement of kdsr over the better of id_only and "
@@ -381,8 +384,7 @@ def main() -> None:
         json.dump(summary, f, indent=1)
     if sections["main"][2:]:
         plot_main(groups, os.path.join(RESULTS, "main_comparison.png"))
-    plot_agreement(cells, os.path.join(RESULTS, "agreement.png"))
-    curves = valid_curves(cells)
+    plot_agreement(agreement, os.path.join(RESULTS, "agreement.png"))
     if curves:
         plot_valid_curves(curves, os.path.join(RESULTS, "valid_curves.png"))
     print("\n".join(lines))

@@ -274,14 +274,15 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
 
 
 def best_of_test_epochs(history: list[Mapping[str, Any]], names: list[str]) -> dict[str, Any]:
-    """The best test value of each metric over the epochs that logged one, and its epoch.
+    """The best test value of each metric over the epochs that logged one, and its epoch
+    ({} when no epoch did, i.e. `eval.test_every_epoch` was off).
 
     This is how the released code reports results (optimistic: it selects on test); it is
     kept apart from `results["test"]`, which is scored once at the best validation epoch.
     """
     logged = [r for r in history if f"{TEST_EPOCH_PREFIX}{names[0]}" in r]
     best = {}
-    for name in names:
+    for name in names if logged else ():
         record = max(logged, key=lambda r: r[f"{TEST_EPOCH_PREFIX}{name}"])
         best[name] = {"value": record[f"{TEST_EPOCH_PREFIX}{name}"], "epoch": record["epoch"]}
     return best
@@ -321,8 +322,9 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
             },
             "versions": library_versions(),
     }
-    if any(f"{TEST_EPOCH_PREFIX}{names[0]}" in r for r in progress.history):
-        results["best_of_test_epochs"] = best_of_test_epochs(progress.history, names)
+    best_of_test = best_of_test_epochs(progress.history, names)
+    if best_of_test:
+        results["best_of_test_epochs"] = best_of_test
     if run.primary:
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
         with open(os.path.join(run.workdir, RESULTS_TABLE_FILE), "w", encoding="utf-8") as f:
