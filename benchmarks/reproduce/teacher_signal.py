@@ -155,8 +155,6 @@ def main() -> None:
     random_pairs = agreement_pairs(num_items, len(consecutive), seed=SEED + 1)
     fixed_pairs = agreement_pairs(num_items)  # the pairs the trainer's agreement uses
 
-    teachers = {view: np.load(os.path.join(FEATURE_DIRS["PCA 128 (trained with)"],
-                                           f"{view}.reduced.npy")) for view in ("title", "attr")}
     representations: dict[str, np.ndarray] = {}
     for view in ("title", "attr"):
         representations[f"{view}: MiniLM raw 384"] = np.load(
@@ -165,6 +163,9 @@ def main() -> None:
             path = os.path.join(folder, f"{view}.reduced.npy")
             if os.path.exists(path):
                 representations[f"{view}: MiniLM {label}"] = np.load(path)
+    # The teacher of each view is the table the study trained with (loaded above).
+    teachers = {view: representations[f"{view}: MiniLM PCA 128 (trained with)"]
+                for view in ("title", "attr")}
     tables, missing = learned_tables()
     representations.update(tables)
 
