@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_len = 20  # histories keep their last max_len items
     config.data.min_core = 0  # iterative k-core on users and items (0 = keep as given)
     config.data.length_buckets = (5, 10, 20)  # padded lengths; one compile per bucket
+    config.data.train_on = "prefixes"  # prefixes (one case per target) | sequences (SASRec/GRU4Rec: every position of a user's sequence in one pass)
     config.data.cache_dir = ""  # processed-data cache ("" = $XDG_CACHE_HOME/corrkd_jax)
     config.data.num_threads = 1  # grain threads building batches ahead of the step
     config.data.prefetch = 4  # batches built ahead (0 = build in the training thread)
@@ -55,8 +56,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.sasrec.num_blocks = 2  # self-attention blocks
     config.model.sasrec.num_heads = 2  # attention heads (dim % num_heads == 0)
     config.model.sasrec.max_positions = 200  # learned positions (>= the largest bucket)
+    config.model.sasrec.norm = "pre"  # pre | post (RecBole, original SASRec) layer-norm placement
+    config.model.sasrec.layer_norm_eps = 1e-6  # LayerNorm epsilon (RecBole: 1e-12)
+    config.model.sasrec.ffn_ratio = 4  # FFN inner width = ffn_ratio x dim (RecBole: 4; before: 1)
+    config.model.sasrec.activation = "gelu"  # gelu (exact, RecBole) | gelu_tanh (before) | relu
+    config.model.sasrec.init_std = 0.02  # N(0, init_std) dense kernels as RecBole (0 = Flax lecun_normal, before)
+    config.model.sasrec.broadcast_attention_dropout = False  # True = one attention-dropout mask for the whole batch (Flax default, before)
+    config.model.sasrec.positions = "from_start"  # from_start (RecBole) | from_end (before): where position 0 is
     config.model.gru4rec = ml_collections.ConfigDict()
     config.model.gru4rec.hidden = 64  # GRU width (projected back to dim when different)
+    config.model.gru4rec.output_proj = True  # Dense(hidden -> dim) after the GRU even when hidden == dim (RecBole)
 
     config.kd = ml_collections.ConfigDict()
     config.kd.corr_kind = "cos"  # cos | dot | euc | man, teacher and student alike

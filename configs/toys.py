@@ -20,6 +20,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.views = ("text",)  # IDGenRec keyword text (no titles in this dataset)
     config.features = sibling_config(__file__, "features/toys_minilm.py")  # stage 1
     config.features.reduce.method = "pca"  # as in configs/beauty.py (the autoencoder collapses)
-    config.features.out_dir = ".cache/features/toys_minilm_pca"  # repo-relative cache
+    suffix = "" if config.model.dim == 128 else str(config.model.dim)  # one cache per width
+    config.features.out_dir = f".cache/features/toys_minilm_pca{suffix}"  # repo-relative
     config.features.reduce.dim = config.model.get_ref("dim")  # reduced width = model.dim
     return config

@@ -100,9 +100,12 @@ def _loaders(config: ml_collections.ConfigDict, experiment: Experiment
                    prefetch_buffer_size=int(data_config.get("prefetch", 0)))
     # The code-distillation term runs over the batch's listed real node pairs (same loss).
     pairs = experiment.variant.codes and bool(config.kd.get("pack_pairs", True))
+    # Whole sequences: the output layer scores only the listed real positions (same loss).
+    pack_targets = experiment.split.train.targets.ndim == 2
     train = TrainLoader(experiment.split.train, int(config.batch_size), buckets,
                         seed=int(config.seed), pairs=pairs,
-                        pair_growth=float(config.kd.get("pair_growth", 2.0)), **options)
+                        pair_growth=float(config.kd.get("pair_growth", 2.0)),
+                        pack_targets=pack_targets, **options)
     valid, test = (EvalLoader(examples, int(config.eval_batch_size), buckets, **options)
                    for examples in (experiment.split.valid, experiment.split.test))
     return train, valid, test

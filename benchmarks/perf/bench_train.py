@@ -38,7 +38,7 @@ def run_one(backbone: str, variant: str, sets: dict[str, Any], sample: int,
     result = common.time_steps(bench, ids, repeats=repeats)
     result.update({"backbone": backbone, "variant": variant,
                    "length_buckets": list(config.data.length_buckets),
-                   "pack_pairs": bench.train_loader.packing is not None,
+                   "pack_pairs": bench.train_loader.packs_pairs,
                    "setup_seconds": bench.setup_seconds,
                    "teacher_seconds_200k_pairs": bench.teacher_seconds})
     print(f"{backbone:>13} {variant:>8} buckets {result['length_buckets']}: "

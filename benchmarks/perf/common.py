@@ -264,10 +264,9 @@ def time_steps(bench: Bench, batch_ids: Sequence[int], *, epoch: int = 0, repeat
 def epoch_shapes(bench: Bench, epoch: int = 0) -> int:
     """How many distinct batch shapes (= compiles) the epoch's plan needs."""
     plan = bench.train_loader.plan(epoch)
-    packing = bench.train_loader.packing
-    if packing is None:
-        return len(set(plan.lengths.tolist()))
-    return len(set(zip(plan.lengths.tolist(), packing.capacities(plan).tolist())))
+    columns = [plan.lengths.tolist()] + [packing.capacities(plan).tolist()
+                                         for packing in bench.train_loader.packings]
+    return len(set(zip(*columns)))
 
 
 def fmt(value: float, digits: int = 2) -> str:

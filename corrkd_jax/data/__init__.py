@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from corrkd_jax.data.dataset import BUILTIN_SYNTHETIC, default_cache_dir, load_dataset
 from corrkd_jax.data.graph import session_graph
-from corrkd_jax.data.splits import PROTOCOLS, make_split
+from corrkd_jax.data.splits import PROTOCOLS, TRAIN_ON, make_split
 from corrkd_jax.data.structures import (
     DataFormatError,
     Examples,
@@ -42,6 +42,7 @@ __all__ = [
     "InteractionData",
     "ItemTable",
     "PROTOCOLS",
+    "TRAIN_ON",
     "Split",
     "TrainLoader",
     "build_batch",

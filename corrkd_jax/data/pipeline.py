@@ -12,11 +12,14 @@ Sharding: every process sees the same global plan and takes its contiguous slice
 of steps with the same `Lb` per step (as SPMD requires).
 
 Batches are dicts of numpy arrays (docs/architecture.md): `items` int32 [B, Lb], `targets`
-int32 [B], `weights` float32 [B], and with `graph=True` also `nodes` int32 [B, Lb],
+int32 [B], `weights` float32 [B] (whole-sequence training cases: `targets` int32 [B, Lb] and
+`weights` float32 [B, Lb], one next item per position, weight 0 where there is none), and with `graph=True` also `nodes` int32 [B, Lb],
 `alias` int32 [B, Lb], `adjacency` int32 [B, Lb, Lb] (see `graph.session_graph`). With
 `pairs=True` (training of the code-distillation variants) the train batches also list the real
 node pairs for the pair terms: `pairs` int32 [G, C, 3], `pair_weights` float32 [G, C] (see
-`corrkd_jax.data.pairs`), C from a short ladder of capacities.
+`corrkd_jax.data.pairs`), C from a short ladder of capacities; with `pack_targets=True`
+(whole-sequence training) they list their real targets the same way: `target_index` int32
+[G, C], `target_weights` float32 [G, C] (`pack_targets`).
 
     loader = TrainLoader(split.train, batch_size=256, length_buckets=(10, 20, 30, 50), seed=0,
                          graph=True)
@@ -37,6 +40,11 @@ import numpy as np
 from corrkd_jax.data.graph import session_graph
 from corrkd_jax.data.pairs import node_counts, pack_pairs, pair_capacity, pair_counts
 from corrkd_jax.data.structures import Examples
+
+
+# Capacity ladder of the packed targets: fine steps, since the output layer scores every
+# slot ([C, N] logits) and a few extra compiled shapes are cheap next to that.
+TARGET_GROWTH = 1.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,28 +104,61 @@ def build_batch(
     """The batch of cases `rows` (int [B], -1 = empty row) padded to `length` (Lb)."""
     real = rows >= 0
     safe = np.maximum(rows, 0)
-    histories = examples.histories[safe] * real[:, None]
-    width = histories.shape[1]
-    if length <= width:
-        items = histories[:, width - length:]
+
+    def right_aligned(table: np.ndarray) -> np.ndarray:
+        picked = table[safe] * real[:, None]
+        width = picked.shape[1]
+        if length <= width:
+            return np.ascontiguousarray(picked[:, width - length:], dtype=np.int32)
+        return np.pad(picked, ((0, 0), (length - width, 0))).astype(np.int32)
+
+    if examples.targets.ndim == 2:  # whole sequences: a target per position
+        targets = right_aligned(examples.targets)
+        weights = (targets > 0).astype(np.float32)
     else:
-        items = np.pad(histories, ((0, 0), (length - width, 0)))
-    batch = {
-        "items": np.ascontiguousarray(items, dtype=np.int32),
-        "targets": (examples.targets[safe] * real).astype(np.int32),
-        "weights": real.astype(np.float32),
-    }
+        targets = (examples.targets[safe] * real).astype(np.int32)
+        weights = real.astype(np.float32)
+    batch = {"items": right_aligned(examples.histories), "targets": targets, "weights": weights}
     if graph:
         batch.update(session_graph(batch["items"]))
     return batch
 
 
-@dataclasses.dataclass(frozen=True)
-class PairPacking:
-    """How train batches list their node pairs (`corrkd_jax.data.pairs`)."""
+def pack_targets(targets: np.ndarray, groups: int, capacity: int) -> dict[str, np.ndarray]:
+    """Lists the real next-item targets of a whole-sequence batch, grouped like the pairs
+    (`corrkd_jax.data.pairs`), so the output layer scores only real positions.
 
-    counts: np.ndarray  # int64 [n]: pairs i < j of real nodes of each case
-    groups: int  # G, pair groups per global batch (whole groups per device)
+    Args:
+        targets: int [B, Lb] next item per position (0 = none); groups: G, a divisor of B;
+        capacity: C, at least the largest group's target count.
+
+    Returns: {"target_index": int32 [G, C] flat index into the group's [B / G * Lb]
+        positions (padding 0), "target_weights": float32 [G, C] (1 real, 0 padding)}.
+    """
+    batch, length = targets.shape
+    if groups < 1 or batch % groups:
+        raise ValueError(f"target groups {groups} must divide the batch size {batch}")
+    per_group = targets.reshape(groups, -1)  # [G, B / G * Lb], row-major as in the step
+    counts = np.count_nonzero(per_group, axis=1)
+    if counts.max(initial=0) > capacity:
+        raise ValueError(f"a group has {counts.max()} targets, above the capacity {capacity}")
+    group, flat = np.nonzero(per_group)
+    slot = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.zeros((groups, capacity), dtype=np.int32)
+    index[group, slot] = flat
+    weights = np.zeros((groups, capacity), dtype=np.float32)
+    weights[group, slot] = 1.0
+    return {"target_index": index, "target_weights": weights}
+
+
+@dataclasses.dataclass(frozen=True)
+class Packing:
+    """How train batches list their real node pairs (`corrkd_jax.data.pairs`) or their
+    real whole-sequence targets (`pack_targets`)."""
+
+    kind: str  # "pairs" | "targets"
+    counts: np.ndarray  # int64 [n]: pairs i < j of real nodes, or targets, of each case
+    groups: int  # G, groups per global batch (whole groups per device)
     growth: float  # ratio of the capacity ladder
 
     def capacities(self, plan: BatchPlan) -> np.ndarray:
@@ -127,24 +168,29 @@ class PairPacking:
         per_row = np.where(rows >= 0, self.counts[np.maximum(rows, 0)], 0)
         largest = per_row.reshape(len(rows), self.groups, -1).sum(-1).max(-1)
         rows_per_group = rows.shape[1] // self.groups
+        dense = pair_counts if self.kind == "pairs" else (lambda length: length)
         return np.asarray([
-            pair_capacity(int(count), rows_per_group * int(pair_counts(length)),
-                          growth=self.growth)
+            pair_capacity(int(count), rows_per_group * int(dense(length)), growth=self.growth)
             for count, length in zip(largest, plan.lengths)], dtype=np.int64)
+
+    def pack(self, batch: dict[str, np.ndarray], groups: int, capacity: int,
+             graph: bool) -> dict[str, np.ndarray]:
+        """The packed arrays of one (process-local) batch with `groups` groups."""
+        if self.kind == "targets":
+            return pack_targets(batch["targets"], groups, capacity)
+        return pack_pairs(batch["nodes"] if graph else batch["items"], groups, capacity)
 
 
 class _BatchSource(Sequence):
     """Random-access source of one shard's batches of a fixed plan (grain data source)."""
 
     def __init__(self, examples: Examples, plan: BatchPlan, shard: slice, graph: bool,
-                 packing: PairPacking | None = None, shard_count: int = 1):
+                 packings: Sequence[Packing] = (), shard_count: int = 1):
         self._examples = examples
         self._plan = plan
         self._shard = shard
         self._graph = graph
-        self._packing = packing
-        self._capacities = packing.capacities(plan) if packing is not None else None
-        self._local_groups = packing.groups // shard_count if packing is not None else 0
+        self._packings = [(p, p.capacities(plan), p.groups // shard_count) for p in packings]
 
     def __len__(self) -> int:
         return len(self._plan.lengths)
@@ -152,10 +198,10 @@ class _BatchSource(Sequence):
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         rows = self._plan.rows[index, self._shard]
         batch = build_batch(self._examples, rows, int(self._plan.lengths[index]), self._graph)
-        if self._packing is not None:
-            node_items = batch["nodes"] if self._graph else batch["items"]
-            batch.update(pack_pairs(node_items, self._local_groups,
-                                    int(self._capacities[index])))
+        packed = {}
+        for packing, capacities, local_groups in self._packings:
+            packed.update(packing.pack(batch, local_groups, int(capacities[index]), self._graph))
+        batch.update(packed)
         return batch
 
 
@@ -176,6 +222,7 @@ class _Loader:
         pairs: bool = False,
         pair_groups: int | None = None,
         pair_growth: float = 2.0,
+        pack_targets: bool = False,
     ):
         if shard_index is None or shard_count is None:
             import jax  # only when sharding is not given explicitly
@@ -200,8 +247,10 @@ class _Loader:
         )
         self._lengths = examples.lengths
         self._shard_count = shard_count
-        self.packing = None
-        if pairs:
+        self.packings: list[Packing] = []
+        if pack_targets and examples.targets.ndim != 2:
+            raise ValueError("pack_targets needs whole-sequence cases (targets per position)")
+        if pairs or pack_targets:
             if pair_groups is None:
                 import jax
 
@@ -210,8 +259,17 @@ class _Loader:
                 raise ValueError(
                     f"pair_groups {pair_groups} must divide batch_size {batch_size} and be a "
                     f"multiple of shard_count {shard_count}")
+        if pairs:
             counts = pair_counts(node_counts(examples.histories, distinct=graph))
-            self.packing = PairPacking(counts=counts, groups=pair_groups, growth=pair_growth)
+            self.packings.append(Packing("pairs", counts, pair_groups, pair_growth))
+        if pack_targets:
+            counts = np.count_nonzero(examples.targets, axis=1).astype(np.int64)
+            self.packings.append(Packing("targets", counts, pair_groups, TARGET_GROWTH))
+
+    @property
+    def packs_pairs(self) -> bool:
+        """True when train batches list their real node pairs."""
+        return any(p.kind == "pairs" for p in self.packings)
 
     @property
     def num_batches(self) -> int:
@@ -220,7 +278,7 @@ class _Loader:
 
     def _dataset(self, plan: BatchPlan) -> grain.MapDataset:
         return grain.MapDataset.source(_BatchSource(
-            self.examples, plan, self._shard, self.graph, self.packing, self._shard_count))
+            self.examples, plan, self._shard, self.graph, self.packings, self._shard_count))
 
     def _iterator(self, plan: BatchPlan) -> grain.DatasetIterator:
         return iter(self._dataset(plan).to_iter_dataset(self._read_options))
@@ -247,6 +305,8 @@ class TrainLoader(_Loader):
             shard_count); None = jax.device_count().
         pair_growth: ratio of the pair-capacity ladder (> 1; larger = fewer compiled shapes,
             more padding).
+        pack_targets: (whole-sequence cases) add `target_index` / `target_weights`
+            (`pack_targets`), so the step scores only the real positions of the batch.
     """
 
     def __init__(
@@ -264,12 +324,13 @@ class TrainLoader(_Loader):
         pairs: bool = False,
         pair_groups: int | None = None,
         pair_growth: float = 2.0,
+        pack_targets: bool = False,
     ):
         super().__init__(
             examples, batch_size, length_buckets, graph=graph, shard_index=shard_index,
             shard_count=shard_count, num_threads=num_threads,
             prefetch_buffer_size=prefetch_buffer_size, pairs=pairs, pair_groups=pair_groups,
-            pair_growth=pair_growth,
+            pair_growth=pair_growth, pack_targets=pack_targets,
         )
         self.seed = seed
 

@@ -22,6 +22,7 @@ import numpy as np
 from corrkd_jax.data.structures import Examples, InteractionData, Split
 
 PROTOCOLS = ("leave_one_out", "ratio")
+TRAIN_ON = ("prefixes", "sequences")
 
 
 def concat_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -47,6 +48,27 @@ def _examples(
     return Examples(histories=histories, targets=flat[target_at].astype(np.int32), users=users)
 
 
+def _sequence_windows(
+    flat: np.ndarray, user_starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_len: int
+) -> Examples:
+    """Whole-sequence cases: per user, its targets at positions lo[u]..hi[u]-1 in windows of
+    at most max_len targets counted from the end (module docstring, `sequences`)."""
+    counts = np.maximum(hi - lo, 0)
+    windows = -(-counts // max_len)  # per user
+    users = np.repeat(np.arange(len(lo)), windows).astype(np.int32)
+    # Window w of a user (w = 0 the latest) holds target positions [stop - max_len, stop),
+    # clipped at lo, with stop = hi - w * max_len.
+    w = np.arange(len(users)) - np.repeat(np.cumsum(windows) - windows, windows)
+    stop = hi[users] - w * max_len
+    offsets = np.arange(-max_len, 0)[None, :]
+    position = stop[:, None] + offsets  # target position of each column, right-aligned
+    real = position >= lo[users][:, None]
+    at = user_starts[users][:, None] + np.maximum(position, 0)
+    targets = np.where(real, flat[at], 0).astype(np.int32)
+    inputs = np.where(real, flat[np.maximum(at - 1, 0)], 0).astype(np.int32)
+    return Examples(histories=inputs, targets=targets, users=users)
+
+
 def make_split(
     data: InteractionData,
     protocol: str = "leave_one_out",
@@ -54,13 +76,17 @@ def make_split(
     max_len: int = 50,
     valid_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    train_on: str = "prefixes",
 ) -> Split:
     """Builds the train/valid/test Examples of `protocol` (see the module docstring).
 
-    valid_fraction and test_fraction are used by `ratio` only.
+    valid_fraction and test_fraction are used by `ratio` only; `train_on` chooses the form of
+    the training cases (`prefixes` | `sequences`, module docstring).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"unknown train_on {train_on!r}; expected one of {TRAIN_ON}")
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
     n = np.asarray([len(s) for s in data.sequences], dtype=np.int64)
@@ -83,9 +109,10 @@ def make_split(
         valid_hi = m
         train_hi = valid_lo
     ones = np.ones_like(n)
+    train_cases = _examples if train_on == "prefixes" else _sequence_windows
     return Split(
         protocol=protocol,
-        train=_examples(flat, user_starts, ones, train_hi, max_len),
+        train=train_cases(flat, user_starts, ones, train_hi, max_len),
         valid=_examples(flat, user_starts, valid_lo, valid_hi, max_len),
         test=_examples(flat, user_starts, test_lo, n, max_len),
     )

@@ -52,10 +52,13 @@ class InteractionData:
 @dataclasses.dataclass(frozen=True)
 class Examples:
     """(history -> target) cases. Histories are RIGHT-aligned: the last real item is in the
-    last column, padding (0) on the left; truncated to the last max_len items."""
+    last column, padding (0) on the left; truncated to the last max_len items.
+
+    Whole-sequence training cases (`make_split(..., train_on="sequences")`) have one target
+    per history column instead: `targets[c, j]` follows `histories[c, :j + 1]` (0 = none)."""
 
     histories: np.ndarray  # int32 [n, max_len]
-    targets: np.ndarray  # int32 [n], item ids 1..N
+    targets: np.ndarray  # int32 [n] item ids 1..N, or [n, max_len] per position (0 = none)
     users: np.ndarray  # int32 [n], user index into InteractionData.sequences
 
     def __len__(self) -> int:
@@ -65,6 +68,11 @@ class Examples:
     def lengths(self) -> np.ndarray:
         """int32 [n]: number of real (non-padding) items in each history."""
         return (self.histories > 0).sum(1).astype(np.int32)
+
+    @property
+    def num_targets(self) -> int:
+        """Next-item targets over all cases (one per case for prefixes)."""
+        return int(np.count_nonzero(self.targets))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,15 @@ Config fields read (defaults in brackets when the field is absent):
     model.sasrec.num_blocks        [2] self-attention blocks
     model.sasrec.num_heads         [2] attention heads (dim % num_heads == 0)
     model.sasrec.max_positions     [200] learned positions (>= the longest padded batch)
+    model.sasrec.norm              [pre] pre | post (RecBole) layer norm placement
+    model.sasrec.layer_norm_eps    [1e-6] LayerNorm epsilon (RecBole: 1e-12)
+    model.sasrec.ffn_ratio         [1] FFN inner width = ffn_ratio * dim (RecBole: 4)
+    model.sasrec.activation        [gelu_tanh] gelu (exact, RecBole) | gelu_tanh | relu
+    model.sasrec.init_std          [0.0] N(0, init_std) dense kernels (RecBole: 0.02); 0 = lecun
+    model.sasrec.broadcast_attention_dropout  [True] one attention-dropout mask per batch
+    model.sasrec.positions         [from_end] from_start | from_end position counting
     model.gru4rec.hidden           [model.dim] GRU width (projected back to dim if different)
+    model.gru4rec.output_proj      [False] always project the GRU state to dim
     kd.corr_kind                   [cos] student correlation kind (the teacher's too)
     kd.tau                         [1.5] holistic temperature
     kd.num_codes                   [50] K, code classes
@@ -34,7 +42,7 @@ import numpy as np
 
 from corrkd_jax.models.gru4rec import GRU4Rec
 from corrkd_jax.models.recommender import Recommender, constant_init
-from corrkd_jax.models.sasrec import SASRec
+from corrkd_jax.models.sasrec import ACTIVATIONS, NORMS, POSITIONS, SASRec
 from corrkd_jax.models.session_graph import SessionGraph
 from corrkd_jax.variants import get_variant
 
@@ -105,12 +113,28 @@ def make_backbone(model_config: Any) -> nn.Module:
         heads = int(_get(section, "num_heads", 2))
         if heads < 1 or dim % heads:
             raise ValueError(f"model.dim={dim} is not divisible by model.sasrec.num_heads={heads}")
+        choices = {"norm": NORMS, "activation": tuple(ACTIVATIONS), "positions": POSITIONS}
+        chosen = {name: str(_get(section, name, legacy))
+                  for name, legacy in (("norm", "pre"), ("activation", "gelu_tanh"),
+                                       ("positions", "from_end"))}
+        for name, value in chosen.items():
+            if value not in choices[name]:
+                raise ValueError(f"model.sasrec.{name}={value!r} is not one of {choices[name]}")
+        ffn_ratio = int(_get(section, "ffn_ratio", 1))
+        init_std = float(_get(section, "init_std", 0.0))
+        if ffn_ratio < 1 or init_std < 0:
+            raise ValueError(f"model.sasrec.ffn_ratio={ffn_ratio} must be >= 1 and "
+                             f"model.sasrec.init_std={init_std} >= 0")
         return SASRec(dim, dropout, int(_get(section, "num_blocks", 2)), heads,
-                      int(_get(section, "max_positions", 200)))
+                      int(_get(section, "max_positions", 200)), chosen["norm"],
+                      float(_get(section, "layer_norm_eps", 1e-6)), ffn_ratio,
+                      chosen["activation"], init_std,
+                      bool(_get(section, "broadcast_attention_dropout", True)),
+                      chosen["positions"])
     hidden = int(_get(section, "hidden", dim))
     if hidden < 1:
         raise ValueError(f"model.gru4rec.hidden={hidden} must be >= 1")
-    return GRU4Rec(dim, dropout, hidden)
+    return GRU4Rec(dim, dropout, hidden, bool(_get(section, "output_proj", False)))
 
 
 def _checked_features(

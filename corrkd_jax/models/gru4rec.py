@@ -51,13 +51,19 @@ class MaskedGRU(nn.Module):
 
 
 class GRU4Rec(nn.Module):
-    """GRU4Rec backbone: gated fusion per position -> dropout -> GRU -> last state."""
+    """GRU4Rec backbone: gated fusion per position -> dropout -> GRU -> (projection) ->
+    per-position outputs."""
 
     node_key: ClassVar[str] = "items"  # the batch key whose ids the rows are gathered at
+    per_position: ClassVar[bool] = True  # returns [B, L, d]; output i sees items 0..i only
 
     dim: int
     dropout: float = 0.0
     hidden: int = 128
+    # True: a Dense(hidden -> d) after the GRU always (RecBole: GRU 128 -> Linear -> 64), so
+    # tanh-bounded states are not scored against the item table directly; False: only when
+    # hidden != d (the behaviour before this option existed).
+    output_proj: bool = False
 
     @nn.compact
     def __call__(
@@ -67,7 +73,7 @@ class GRU4Rec(nn.Module):
             batch: Mapping[str, jax.Array],
             train: bool = False,
     ) -> jax.Array:
-        """Sequence vectors.
+        """Per-position sequence vectors.
 
         Args:
             id_rows: float32 [B, L, d], `E_id[items]` (zero at padding).
@@ -75,12 +81,12 @@ class GRU4Rec(nn.Module):
             batch: needs `items` int32 [B, L], right-aligned.
             train: enables dropout (rng stream "dropout").
 
-        Returns: float32 [B, d], the last hidden state (projected to d when hidden != d).
+        Returns: float32 [B, L, d], the hidden state after each step (projected to d when
+        `output_proj` or hidden != d); the last column is the whole history's vector.
         """
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])
         fused = nn.Dropout(self.dropout, deterministic=not train)(fused)
         states = MaskedGRU(self.hidden, name="gru")(fused, batch["items"] > 0)
-        last = states[:, -1]
-        if self.hidden != self.dim:
-            last = nn.Dense(self.dim, name="output_proj")(last)
-        return last
+        if self.output_proj or self.hidden != self.dim:
+            states = nn.Dense(self.dim, name="output_proj")(states)
+        return states

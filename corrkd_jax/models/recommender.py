@@ -69,6 +69,7 @@ class Recommender(nn.Module):
             teacher_signals: Mapping[str, Any] | None = None,
             train: bool = False,
             return_sequence: bool = False,
+            all_positions: bool = False,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Scores every item and computes the unweighted distillation terms.
 
@@ -81,10 +82,13 @@ class Recommender(nn.Module):
             return_sequence: return the sequence vectors [B, d] instead of the logits, for
                 callers that score the items themselves (chunked evaluation over very large
                 catalogues, sampled softmax); the scores are `sequence @ E_id[1:].T`.
+            all_positions: score the next item after EVERY position (whole-sequence
+                training; backbones with `per_position`, i.e. SASRec and GRU4Rec): logits
+                [B, Lb, N] / sequence vectors [B, Lb, d] instead of [B, N] / [B, d].
 
         Returns:
             logits float32 [B, N] (column j = item j + 1; or the sequence vectors float32
-            [B, d]) and aux, a dict of float32 scalars `hol/<view>` and `code/<view>` for the
+            [B, d]; [B, Lb, ...] with `all_positions`) and aux, a dict of float32 scalars `hol/<view>` and `code/<view>` for the
             terms the variant trains (empty when `teacher_signals` is None).
         """
         if len(self.views) != len(self.view_inits):
@@ -104,7 +108,12 @@ class Recommender(nn.Module):
                 rows = jax.lax.stop_gradient(rows)
             view_rows[view] = jnp.where(real, rows, 0.0)
 
+        if all_positions and not self.backbone.per_position:
+            raise ValueError(f"{type(self.backbone).__name__} gives one vector per history; "
+                             "whole-sequence training (all_positions) needs SASRec or GRU4Rec")
         sequence = self.backbone(id_rows, tuple(view_rows.values()), batch, train=train)
+        if self.backbone.per_position and not all_positions:
+            sequence = sequence[:, -1]  # right-aligned: the last column sees the whole history
         if return_sequence:
             return sequence, self._distill(nodes, view_rows, teacher_signals, batch)
         with jax.named_scope("output_layer"):  # names the ops in profiles

@@ -91,6 +91,9 @@ class SessionGraph(nn.Module):
     """Session-graph backbone: relational GAT over item nodes, gated fusion, last-n sum."""
 
     node_key: ClassVar[str] = "nodes"  # the batch key whose ids the rows are gathered at
+    # One vector per history ([B, d]): the graph is built per prefix, so it cannot predict
+    # every position of a whole sequence in one pass (data.train_on="prefixes" only).
+    per_position: ClassVar[bool] = False
 
     dim: int
     dropout: float = 0.0

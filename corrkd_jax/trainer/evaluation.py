@@ -11,11 +11,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
 from corrkd_jax import metrics as metrics_lib
 from corrkd_jax.data import EvalLoader
 from corrkd_jax.trainer.sharding import shard_batch
+
+RANKS_KEY = "ranks"  # `eval_step`'s per-case output (trainer/steps.py)
 
 
 def evaluate(
@@ -23,25 +26,38 @@ def evaluate(
         params: Any,
         loader: EvalLoader,
         mesh: Mesh,
-) -> dict[str, float]:
+        return_ranks: bool = False,
+) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
     """Mean metrics over every case of `loader` (exact: padded rows carry weight 0).
 
     Args:
-        eval_fn: (params, sharded batch) -> dict of float32 sums incl. `count` (`eval_step`).
+        eval_fn: (params, sharded batch) -> dict of float32 sums incl. `count`, and the
+            per-case `ranks` [B] (`eval_step`, with replicated outputs).
         params: replicated model parameters.
         loader: the split's `EvalLoader` (this process's shard of every batch).
         mesh: the data-parallel mesh.
+        return_ranks: also return each case's target rank.
 
     Returns:
-        metric name -> mean over the split's cases (`HR@k`, `NDCG@k`, `MRR@k`, `loss/ce`).
+        metric name -> mean over the split's cases (`HR@k`, `NDCG@k`, `MRR@k`, `loss/ce`);
+        with `return_ranks` also int32 [num_cases], the rank of case i's target (case order
+        of the split, e.g. one test case per user in user order for leave-one-out).
     """
-    totals = None
+    totals, ranks = None, []
     for batch in loader.iterator():
-        sums = eval_fn(params, shard_batch(batch, mesh))
+        sums = dict(eval_fn(params, shard_batch(batch, mesh)))
+        ranks.append(sums.pop(RANKS_KEY, None))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if totals is None:
         raise ValueError("evaluation split is empty")
-    return metrics_lib.finalize(jax.device_get(totals))
+    metrics = metrics_lib.finalize(jax.device_get(totals))
+    if not return_ranks:
+        return metrics
+    rows = loader.plan().rows.reshape(-1)  # global batch rows -> case index (-1 = padding)
+    per_row = np.concatenate([np.asarray(jax.device_get(r)).reshape(-1) for r in ranks])
+    case_ranks = np.zeros(len(loader.examples), np.int32)
+    case_ranks[rows[rows >= 0]] = per_row[rows >= 0]
+    return metrics, case_ranks
 
 
 def chunked_ranks(

@@ -36,6 +36,8 @@ from corrkd_jax.trainer.workdir import (
     CURVES_FILE,
     RESULTS_FILE,
     RESULTS_TABLE_FILE,
+    TEST_RANKS_FILE,
+    atomic_save_npy,
     dataset_summary,
     json_config,
     library_versions,
@@ -292,7 +294,8 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
             teacher_stats: Mapping[str, Any]) -> dict[str, Any]:
     """Scores the test split once with the best validation parameters; writes results.json."""
     params, summary = run.checkpoints.restore_best(state.params)
-    test = evaluate(run.eval_fn, params, run.test_loader, run.mesh)
+    test, test_ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh,
+                                return_ranks=True)
     experiment = run.experiment
     ks = tuple(run.config.eval.ks)
     names = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in ks]
@@ -306,6 +309,7 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
             "steps": int(progress.epoch * run.steps_per_epoch),
             "data": {**dataset_summary(experiment.data),
                      "train_cases": len(experiment.split.train.targets),
+                     "train_targets": experiment.split.train.num_targets,
                      "valid_cases": len(experiment.split.valid.targets),
                      "test_cases": len(experiment.split.test.targets)},
             "teacher": dict(teacher_stats),
@@ -326,6 +330,8 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
     if best_of_test:
         results["best_of_test_epochs"] = best_of_test
     if run.primary:
+        # Per-case ranks first: results.json marks the run finished.
+        atomic_save_npy(os.path.join(run.workdir, TEST_RANKS_FILE), test_ranks)
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
         with open(os.path.join(run.workdir, RESULTS_TABLE_FILE), "w", encoding="utf-8") as f:
             f.write(results_table(results))

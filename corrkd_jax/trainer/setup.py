@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from corrkd_jax.data import Examples, InteractionData, Split, load_dataset, make_split
-from corrkd_jax.models import build_model
+from corrkd_jax.models import BACKBONES, build_model
 from corrkd_jax.variants import VariantSpec, get_variant
 
 REQUIRED_FIELDS = (
@@ -93,7 +93,15 @@ def split_data(config: ml_collections.ConfigDict, data: InteractionData) -> Spli
     for name in ("valid_fraction", "test_fraction"):
         if name in data_config:
             kwargs[name] = float(data_config[name])
-    split = make_split(data, data_config.protocol, max_len=int(data_config.max_len), **kwargs)
+    train_on = str(data_config.get("train_on", "prefixes"))
+    backbone = BACKBONES.get(config.model.backbone)  # an unknown name fails in build_model
+    if train_on == "sequences" and backbone is not None and not backbone.per_position:
+        raise ValueError(
+                f"data.train_on='sequences' needs a backbone with an output per position "
+                f"(sasrec, gru4rec); model.backbone={config.model.backbone!r} builds its graph "
+                f"per prefix: use data.train_on='prefixes'")
+    split = make_split(data, data_config.protocol, max_len=int(data_config.max_len),
+                       train_on=train_on, **kwargs)
     for part in ("train", "valid", "test"):
         examples: Examples = getattr(split, part)
         if len(examples.targets) == 0:

@@ -6,7 +6,8 @@ Both are jitted once per batch shape by the trainer, e.g.
                                      backbone=config.model.backbone), donate_argnums=(0,))
 
 Objective (method.md, "Objective"): the weighted mean of the full-softmax next-item
-cross-entropy over the batch's real rows (`batch["weights"]`), plus
+cross-entropy over the batch's real targets (`batch["weights"]`: one per row for prefix
+batches, one per real position for whole-sequence batches), plus
 `sum_v lambda_hol_v * hol/v + lambda_code_v * code/v` over the terms the model returns.
 The teacher signals are computed inside the step from the `Teacher` pytree (no host work).
 """
@@ -27,7 +28,7 @@ from corrkd_jax import metrics as metrics_lib
 from corrkd_jax import optim
 from corrkd_jax.models import kd_node_items
 from corrkd_jax.teacher import Teacher, teacher_signals
-from corrkd_jax.trainer.evaluation import chunked_ranks
+from corrkd_jax.trainer.evaluation import RANKS_KEY, chunked_ranks
 
 ApplyFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -88,9 +89,9 @@ def weighted_cross_entropy(
     """Full-softmax next-item cross-entropy, averaged over the real rows.
 
     Args:
-        logits: float32 [B, N], column j = item j + 1.
-        targets: int32 [B] item ids 1..N (0 in padded rows).
-        weights: float32 [B], 0 for padded rows.
+        logits: float32 [B, N], column j = item j + 1 (or [B, L, N] per position).
+        targets: int32 [B] item ids 1..N, 0 in padded rows (or [B, L]).
+        weights: float32 [B], 0 for padded rows (or [B, L], 0 where there is no target).
 
     Returns: float32 scalar, sum(w * ce) / max(sum(w), 1).
     """
@@ -128,6 +129,25 @@ def sampled_cross_entropy(
     return jnp.sum(ce * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def gather_targets(
+        sequence: jax.Array, targets: jax.Array, target_index: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The sequence vectors and next items of the listed real positions of a whole-sequence
+    batch (`corrkd_jax.data.pipeline.pack_targets`).
+
+    Args:
+        sequence: float32 [B, Lb, d] per-position vectors; targets: int32 [B, Lb];
+        target_index: int32 [G, C], flat index into each group's B / G * Lb positions.
+
+    Returns: float32 [G, C, d] and int32 [G, C] (padding slots repeat position 0; their
+        weight is 0).
+    """
+    groups = target_index.shape[0]
+    flat = sequence.reshape(groups, -1, sequence.shape[-1])
+    picked = jnp.take_along_axis(flat, target_index[..., None], axis=1)
+    return picked, jnp.take_along_axis(targets.reshape(groups, -1), target_index, axis=1)
+
+
 def train_step(
         state: TrainState,
         batch: Mapping[str, jax.Array],
@@ -144,7 +164,8 @@ def train_step(
     Args:
         state: the current `TrainState` (donated by the caller's jit).
         batch: `items` int32 [B, Lb], `targets` int32 [B], `weights` float32 [B] (+ the
-            session-graph arrays), sharded over the batch axis.
+            session-graph arrays), sharded over the batch axis; whole-sequence batches have
+            `targets` int32 [B, Lb] and `weights` float32 [B, Lb] (next item per position).
         teacher: the `Teacher` (replicated), or None for variants without distillation.
         weights: KD term -> float32 scalar weight (`loss_weights`).
         apply_fn: `model.apply`; tx: the optimizer; backbone: `model.backbone` (static).
@@ -161,20 +182,35 @@ def train_step(
     if teacher is not None:
         signals = teacher_signals(teacher, kd_node_items(batch, backbone))
 
+    # Whole-sequence batches carry a target per position ([B, Lb]): score every position,
+    # or only the listed real ones when the loader packed them (`target_index`).
+    all_positions = batch["targets"].ndim == 2
+    packed = "target_index" in batch
+
     def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-        # Sampled softmax scores the items itself: the model returns sequence vectors.
-        extra = {"return_sequence": True} if num_negatives > 0 else {}
+        # Sampled softmax and packed targets score the items here: the model returns
+        # sequence vectors.
+        extra = {"return_sequence": True} if num_negatives > 0 or packed else {}
+        if all_positions:
+            extra["all_positions"] = True
         outputs, aux = apply_fn({"params": params}, batch, teacher_signals=signals, train=True,
                                 rngs={"dropout": dropout_key}, **extra)
+        targets, target_weights = batch["targets"], batch["weights"]
+        if packed:
+            outputs, targets = gather_targets(outputs, targets, batch["target_index"])
+            target_weights = batch["target_weights"]
         with jax.named_scope("cross_entropy"):  # names the ops in profiles
             if num_negatives > 0:
                 table = params["item_embedding"]["embedding"]
                 negatives = jax.random.randint(jax.random.fold_in(dropout_key, 1),
                                                (num_negatives,), 1, table.shape[0])
-                ce = sampled_cross_entropy(outputs, table, batch["targets"], negatives,
-                                           batch["weights"])
+                ce = sampled_cross_entropy(outputs.reshape(-1, outputs.shape[-1]), table,
+                                           targets.reshape(-1), negatives,
+                                           target_weights.reshape(-1))
             else:
-                ce = weighted_cross_entropy(outputs, batch["targets"], batch["weights"])
+                if packed:  # the model's output layer, on the real slots only
+                    outputs = outputs @ params["item_embedding"]["embedding"][1:].T
+                ce = weighted_cross_entropy(outputs, targets, target_weights)
         total = ce
         for term, value in aux.items():
             total = total + weights[term] * value
@@ -209,7 +245,9 @@ def eval_step(
             time (`evaluation.chunked_ranks`), for catalogues whose [B, N] scores do not fit.
 
     Returns:
-        float32 scalars: `HR@k`, `NDCG@k`, `MRR@k` sums, `loss/ce` sum and `count`.
+        float32 scalars: `HR@k`, `NDCG@k`, `MRR@k` sums, `loss/ce` sum and `count`; and
+        `ranks` int32 [B], each case's target rank (per case, not summed: `evaluate` keeps
+        them for paired statistics).
     """
     targets = jnp.maximum(batch["targets"] - 1, 0)
     if item_chunk > 0:
@@ -217,14 +255,15 @@ def eval_step(
                                return_sequence=True)
         ranks, logsumexp, target_scores = chunked_ranks(
                 sequence, params["item_embedding"]["embedding"][1:], targets, item_chunk)
-        per_case = metrics_lib.metrics_from_ranks(ranks, ks)
-        per_case["loss/ce"] = logsumexp - target_scores
-        return metrics_lib.weighted_sums(per_case, batch["weights"])
-    logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
-    per_case = metrics_lib.rank_metrics(logits, targets, ks)
-    per_case["loss/ce"] = optax.softmax_cross_entropy_with_integer_labels(
-            logits.astype(jnp.float32), targets)
-    return metrics_lib.weighted_sums(per_case, batch["weights"])
+        ce = logsumexp - target_scores
+    else:
+        logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
+        ranks = metrics_lib.target_ranks(logits, targets)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
+                                                             targets)
+    per_case = metrics_lib.metrics_from_ranks(ranks, ks)
+    per_case["loss/ce"] = ce
+    return {**metrics_lib.weighted_sums(per_case, batch["weights"]), RANKS_KEY: ranks}
 
 
 class CompiledPerShape:

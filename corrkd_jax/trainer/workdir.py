@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 
 from corrkd_jax.data import InteractionData
 
@@ -23,6 +24,8 @@ DATASET_FILE = "dataset.json"
 RESULTS_FILE = "results.json"
 CURVES_FILE = "curves.png"
 RESULTS_TABLE_FILE = "results.md"
+# int32 [test cases]: each test case's target rank at the best validation epoch (paired tests)
+TEST_RANKS_FILE = "test_ranks.npy"
 # Fields that may change between a run and its resumption (they do not change the numbers).
 RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_steps", "progress",
                      "data.num_threads", "data.prefetch", "features.progress",
@@ -32,7 +35,13 @@ RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_ste
                      "eval.test_every_epoch")
 # Fields added after runs existed: a saved config without them ran with these values.
 ADDED_FIELDS = {"kd.pair_dtype": "float32", "num_negatives": 0,
-                "model.session_graph.attention_dropout": 0.0}
+                "model.session_graph.attention_dropout": 0.0,
+                # The backbone options of issue 14, at the behaviour before they existed.
+                "data.train_on": "prefixes", "model.sasrec.norm": "pre",
+                "model.sasrec.layer_norm_eps": 1e-6, "model.sasrec.ffn_ratio": 1,
+                "model.sasrec.activation": "gelu_tanh", "model.sasrec.init_std": 0.0,
+                "model.sasrec.broadcast_attention_dropout": True,
+                "model.sasrec.positions": "from_end", "model.gru4rec.output_proj": False}
 
 
 def json_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -56,6 +65,14 @@ def write_json(path: str, payload: Any) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2, sort_keys=False)
         f.write("\n")
+    os.replace(tmp, path)
+
+
+def atomic_save_npy(path: str, array: Any) -> None:
+    """Saves a .npy file atomically (temp file + os.replace)."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, np.asarray(array))
     os.replace(tmp, path)
 
 
