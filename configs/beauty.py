@@ -46,6 +46,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.eval.patience = 6  # released patience
 
+    if variant == "kdsr_released":  # the shipped run's text-view weights (variants.py)
+        config.kd.lambda_hol = 0.5
+        config.kd.lambda_code = 0.5
+
     # SASRec and GRU4Rec: the released KDSR settings above are the session graph's; these
     # backbones get the defaults chosen on the validation split (issue 14: RecBole-style
     # architecture, whole-sequence training; grid and numbers in RESULTS.md "Backbones").
