@@ -97,7 +97,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.patience = 3  # epochs without improvement before stopping
     config.eval.ks = (5, 10, 20)  # cut-offs of HR@k, NDCG@k, MRR@k
     config.eval.item_chunk = 0  # score items this many at a time (0 = all at once; for huge catalogues)
-    config.eval.test_every_epoch = False  # also score test each epoch (test_epoch/*), only to set results beside best-of-test logs; never used for selection
+    config.eval.per_epoch = ("agreement",)  # evaluators after each validation (trainer/evaluators.py): agreement (teacher-student, views only) | test (test_epoch/*, never used for selection)
 
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 0  # also save the resumable state every this many steps (0 = epoch ends)

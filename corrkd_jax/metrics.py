@@ -104,6 +104,11 @@ def finalize(sums: Mapping[str, float | np.ndarray]) -> dict[str, float]:
     }
 
 
+def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
+    """The names `rank_metrics` returns, in report order: HR@k..., NDCG@k..., MRR@k...."""
+    return [f"{name}@{int(k)}" for name in METRIC_NAMES for k in ks]
+
+
 def released_ndcg_factor(k: int) -> float:
     """Ideal DCG of k relevant items: the released code's NDCG@k equals ours divided by this."""
     return float(np.sum(1.0 / np.log2(np.arange(2, k + 2))))

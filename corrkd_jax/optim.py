@@ -104,8 +104,8 @@ def _epoch(step: jax.Array, steps_per_epoch: int) -> jax.Array:
 def main_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> Schedule:
     """Learning rate of the main group at a step (float32 scalar), with optional step decay."""
     lr = float(optim.lr)
-    decay_epochs = int(optim.get("lr_decay_epochs", 0))
-    decay_rate = float(optim.get("lr_decay_rate", 1.0))
+    decay_epochs = int(optim.lr_decay_epochs)
+    decay_rate = float(optim.lr_decay_rate)
 
     def schedule(step: jax.Array) -> jax.Array:
         if decay_epochs <= 0:
@@ -170,7 +170,7 @@ def make_optimizer(
     """
     if steps_per_epoch <= 0:
         raise ValueError(f"steps_per_epoch={steps_per_epoch}: must be positive")
-    rules = group_rules(table_group, optim.get("table_regex", TABLE_REGEX))
+    rules = group_rules(table_group, optim.table_regex)
     labels = param_labels(params, rules)
     used = set(jax.tree_util.tree_leaves(labels))
     missing = [group for group, _ in rules if group not in used]
@@ -178,7 +178,7 @@ def make_optimizer(
         raise ParamGroupError(
                 f"parameter group(s) {missing} match no parameter; view tables must be named "
                 f"'view_<name>/embedding' (regex {rules[0][1]!r})")
-    weight_decay = float(optim.get("weight_decay", 0.0))
+    weight_decay = float(optim.weight_decay)
     adam = optax.inject_hyperparams(_adam_l2)
     transforms = {"main": adam(learning_rate=main_schedule(optim, steps_per_epoch),
                                weight_decay=weight_decay)}

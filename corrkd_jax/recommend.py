@@ -28,6 +28,7 @@ from corrkd_jax.data import Examples, InteractionData, build_batch
 from corrkd_jax.models import build_model, init_params
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.setup import load_data
+from corrkd_jax.trainer.migrate import migrate_config
 from corrkd_jax.trainer.workdir import CONFIG_FILE, DATASET_FILE
 from corrkd_jax.variants import get_variant
 
@@ -101,7 +102,7 @@ def load_predictor(workdir: str) -> Predictor:
     if not os.path.isfile(config_path):
         raise RecommendError(f"{config_path} is missing: {workdir} is not a training run")
     with open(config_path, encoding="utf-8") as f:
-        config = ml_collections.ConfigDict(json.load(f))
+        config = ml_collections.ConfigDict(migrate_config(json.load(f)))
     data = load_data(config)
     _check_dataset(workdir, data)
     variant = get_variant(config.model.variant)

@@ -6,7 +6,7 @@ correlations and the dissected-correlation codes on the fly: no N x N matrix exi
 (the released code builds four of them, ~4.7 GB at 12k items).
 
 The codebook (K centroids in R^D) is fitted once per view by `fit_codebook`: k-means in JAX
-on the correlation vectors of a uniform random sample of item pairs, with memory linear in N
+(`corrkd_jax.kmeans`) on the correlation vectors of a uniform random sample of item pairs, with memory linear in N
 and in the sample size. The codebooks are plain arrays: the trainer saves them with its
 checkpoint and rebuilds the teacher from them on resume (`build_teacher(..., codebooks=...)`).
 """
@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from corrkd_jax import kmeans
 from corrkd_jax.losses import (
     KINDS,
     assign_codes,
     correlation_vectors,
-    nearest_centroid,
     paired_correlation,
     pairwise_correlation,
 )
@@ -40,9 +40,6 @@ __all__ = [
     "fit_codebook",
     "build_teacher",
 ]
-
-_INITS = ("kmeans++", "random")
-
 
 class TeacherSignals(NamedTuple):
     """Teacher targets for one view and one batch."""
@@ -113,91 +110,6 @@ def _sample_pair_vectors(
     return jax.lax.map(one, pairs, batch_size=chunk_size)
 
 
-@functools.partial(jax.jit, static_argnames=("num_codes", "sample_size"))
-def _kmeans_pp_init(
-    points: jax.Array, key: jax.Array, *, num_codes: int, sample_size: int
-) -> jax.Array:
-    """k-means++ seeding on the first `sample_size` points -> `[K, D]`.
-
-    The points are i.i.d. samples, so their first `sample_size` are a uniform subsample.
-    """
-    sub = points[:sample_size]
-    key_first, key_loop = jax.random.split(key)
-    first = sub[jax.random.randint(key_first, (), 0, sample_size)]
-    centroids = jnp.zeros((num_codes, points.shape[1]), points.dtype).at[0].set(first)
-    min_sq = jnp.square(sub - first).sum(-1)
-
-    def body(k, carry):
-        centroids, min_sq = carry
-        # D^2 sampling; when every point coincides with a centroid, fall back to uniform.
-        total = min_sq.sum()
-        probs = jnp.where(total > 0, min_sq / jnp.where(total > 0, total, 1.0), 1.0 / sample_size)
-        pick = sub[jax.random.choice(jax.random.fold_in(key_loop, k), sample_size, p=probs)]
-        min_sq = jnp.minimum(min_sq, jnp.square(sub - pick).sum(-1))
-        return centroids.at[k].set(pick), min_sq
-
-    centroids, _ = jax.lax.fori_loop(1, num_codes, body, (centroids, min_sq))
-    return centroids
-
-
-@jax.jit
-def _lloyd_step(points: jax.Array, points_t: jax.Array, p_sq: jax.Array,
-                centroids: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """One Lloyd iteration.
-
-    Args:
-      points: float32 `[P, D]`; points_t: the same, `[D, P]`; p_sq: `|p|^2`, `[P]`;
-      centroids: float32 `[K, D]`.
-
-    Returns:
-      `(updated centroids [K, D], inertia, mean Euclidean distance, code usage int32 [K])`,
-      the last three for the given centroids. Empty clusters are re-seeded from the points
-      farthest from their centroid: the r-th empty code takes the r-th farthest point.
-    """
-    num_codes = centroids.shape[0]
-    codes, best = nearest_centroid(points_t, centroids)
-    sq = jnp.maximum(best + p_sq, 0.0)
-    sums = jax.ops.segment_sum(points, codes, num_segments=num_codes)
-    counts = jax.ops.segment_sum(jnp.ones_like(sq), codes, num_segments=num_codes)
-    means = sums / jnp.maximum(counts, 1.0)[:, None]
-    dead = counts == 0
-    _, farthest = jax.lax.top_k(sq, num_codes)
-    rank = jnp.clip(jnp.cumsum(dead) - 1, 0, num_codes - 1)
-    new = jnp.where(dead[:, None], points[farthest[rank]], means)
-    return new, sq.sum(), jnp.sqrt(sq).mean(), counts.astype(jnp.int32)
-
-
-def _lloyd(points: jax.Array, centroids: jax.Array, num_iters: int,
-           tol: float) -> tuple[jax.Array, dict[str, Any]]:
-    """Lloyd iterations (a host loop over the jitted step) until `num_iters` or convergence.
-
-    Converged: relative inertia change < `tol` in an iteration that re-seeded no code.
-
-    Returns:
-      `(centroids [K, D], stats)`, stats of the returned centroids: `inertia`,
-      `mean_quantisation_error`, `code_usage` (np.ndarray [K]), plus `iterations`,
-      `reseeded_codes`.
-    """
-    points_t = points.T
-    p_sq = jnp.square(points).sum(-1)
-    prev_inertia, reseeded, iterations = None, 0, 0
-    for iterations in range(1, num_iters + 1):
-        new, inertia, _, counts = _lloyd_step(points, points_t, p_sq, centroids)
-        inertia, dead = float(inertia), int((np.asarray(counts) == 0).sum())
-        reseeded += dead
-        centroids = new
-        converged = prev_inertia is not None and (
-            abs(prev_inertia - inertia) < tol * prev_inertia or inertia == prev_inertia)
-        prev_inertia = inertia
-        if converged and dead == 0:
-            break
-    # One more assignment gives the statistics of the centroids returned.
-    _, inertia, mean_err, counts = _lloyd_step(points, points_t, p_sq, centroids)
-    return centroids, {"inertia": float(inertia), "mean_quantisation_error": float(mean_err),
-                       "code_usage": np.asarray(counts), "iterations": iterations,
-                       "reseeded_codes": reseeded}
-
-
 def _check_features(features: Any, num_chunks: int) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[0] < 2:
@@ -266,8 +178,8 @@ def fit_codebook(
     features = _check_features(features, num_chunks)
     if kind not in KINDS:
         raise ValueError(f"unknown correlation kind {kind!r}; expected one of {KINDS}")
-    if init not in _INITS:
-        raise ValueError(f"unknown init {init!r}; expected one of {_INITS}")
+    if init not in kmeans.INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {kmeans.INITS}")
     if num_codes < 1 or num_pairs < num_codes:
         raise ValueError(f"need 1 <= num_codes <= num_pairs, got num_codes={num_codes}, "
                          f"num_pairs={num_pairs}")
@@ -281,13 +193,8 @@ def fit_codebook(
         jnp.asarray(features, jnp.float32), key_pairs, num_pairs=num_pairs,
         num_chunks=num_chunks, kind=kind, chunk_size=chunk_size,
     )
-    if init == "kmeans++":
-        centroids = _kmeans_pp_init(points, key_init, num_codes=num_codes,
-                                    sample_size=max(num_codes, min(init_sample, num_pairs)))
-    else:
-        # The points are i.i.d. uniform samples: the first K are a random choice of K points.
-        centroids = points[:num_codes]
-    centroids, fit = _lloyd(points, centroids, num_iters, tol)
+    centroids, fit = kmeans.fit(points, num_codes, key_init, num_iters=num_iters, tol=tol,
+                                init=init, init_sample=init_sample)
     counts = fit["code_usage"]
     stats = {
         "inertia": fit["inertia"],

@@ -33,11 +33,11 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from corrkd_jax import optim
-from corrkd_jax.data import EvalLoader, TrainLoader
-from corrkd_jax.models import init_params
-from corrkd_jax.teacher import Teacher, build_teacher
+from corrkd_jax.metrics import metric_names
+from corrkd_jax.paths import repo_root
+from corrkd_jax.teacher import Teacher
 from corrkd_jax.trainer import sharding
+from corrkd_jax.trainer.assemble import build_run
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.early_stopping import EarlyStopping
 from corrkd_jax.trainer.loop import (
@@ -49,16 +49,10 @@ from corrkd_jax.trainer.loop import (
     stop_reason,
     train_epoch,
 )
-from corrkd_jax.trainer.agreement import agreement_pairs
+from corrkd_jax.trainer.evaluators import build_evaluators
 from corrkd_jax.trainer.metric_writer import MetricWriter
-from corrkd_jax.trainer.setup import Experiment, build_experiment, repo_root
-from corrkd_jax.trainer.steps import (
-    CompiledPerShape,
-    create_train_state,
-    eval_step,
-    loss_weights,
-    train_step,
-)
+from corrkd_jax.trainer.setup import build_experiment
+from corrkd_jax.trainer.steps import eval_step, train_step
 from corrkd_jax.trainer.workdir import (
     RESULTS_FILE,
     check_or_write_config,
@@ -69,63 +63,6 @@ from corrkd_jax.trainer.workdir import (
 __all__ = ["NonFiniteLossError", "train_and_evaluate", "train_step", "eval_step"]
 
 log = logging.getLogger("corrkd_jax.train")  # not __main__ under python -m
-
-
-def _teacher(config: ml_collections.ConfigDict, experiment: Experiment,
-             checkpoints: Checkpoints) -> tuple[Teacher | None, dict[str, Any]]:
-    """The teacher of distilling variants: codebooks from the checkpoint, else fitted."""
-    if not experiment.variant.distills:
-        return None, {}
-    kd = config.kd
-    saved = checkpoints.restore_codebooks() if checkpoints.latest_step() is not None else None
-    teacher, stats = build_teacher(
-            experiment.features, num_codes=int(kd.num_codes), num_chunks=int(kd.num_chunks),
-            kind=kd.corr_kind, num_pairs=int(kd.num_pairs), seed=int(config.seed),
-            codebooks=saved, num_iters=int(kd.kmeans_iters))
-    summary = {view: {key: value for key, value in view_stats.items() if key != "code_usage"}
-               for view, view_stats in stats.items() if view_stats}
-    for view, view_stats in summary.items():
-        log.info("codebook %s: mean quantisation error %.4f, %d dead codes, %d iterations, %.1fs",
-                 view, view_stats["mean_quantisation_error"], view_stats["dead_codes"],
-                 view_stats["iterations"], view_stats["seconds"])
-    return teacher, summary
-
-
-def _loaders(config: ml_collections.ConfigDict, experiment: Experiment
-             ) -> tuple[TrainLoader, EvalLoader, EvalLoader]:
-    """Train/valid/test loaders of this process's shard (length-bucketed batches)."""
-    data_config = config.data
-    buckets = tuple(data_config.length_buckets)
-    options = dict(graph=experiment.graph, num_threads=int(data_config.get("num_threads", 0)),
-                   prefetch_buffer_size=int(data_config.get("prefetch", 0)))
-    # The code-distillation term runs over the batch's listed real node pairs (same loss).
-    pairs = experiment.variant.codes and bool(config.kd.get("pack_pairs", True))
-    # Whole sequences: the output layer scores only the listed real positions (same loss).
-    pack_targets = experiment.split.train.targets.ndim == 2
-    train = TrainLoader(experiment.split.train, int(config.batch_size), buckets,
-                        seed=int(config.seed), pairs=pairs,
-                        pair_growth=float(config.kd.get("pair_growth", 2.0)),
-                        pack_targets=pack_targets, **options)
-    valid, test = (EvalLoader(examples, int(config.eval_batch_size), buckets, **options)
-                   for examples in (experiment.split.valid, experiment.split.test))
-    return train, valid, test
-
-
-def _compiled_steps(config: ml_collections.ConfigDict, experiment: Experiment,
-                    tx: Any, mesh: jax.sharding.Mesh) -> tuple[CompiledPerShape, CompiledPerShape]:
-    """`train_step` (state donated) and `eval_step`, compiled once per batch shape."""
-    replicated = sharding.replicated(mesh)
-    train_fn = CompiledPerShape(jax.jit(
-            functools.partial(train_step, apply_fn=experiment.model.apply, tx=tx,
-                              backbone=config.model.backbone,
-                              num_negatives=int(config.get("num_negatives", 0))),
-            donate_argnums=(0,), out_shardings=(replicated, replicated)))
-    eval_fn = CompiledPerShape(jax.jit(
-            functools.partial(eval_step, apply_fn=experiment.model.apply,
-                              ks=tuple(int(k) for k in config.eval.ks),
-                              item_chunk=int(config.eval.get("item_chunk", 0))),
-            out_shardings=replicated))
-    return train_fn, eval_fn
 
 
 def _resume(config: ml_collections.ConfigDict, checkpoints: Checkpoints, state: Any,
@@ -171,42 +108,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     experiment = build_experiment(config)
     check_or_write_config(config, workdir)
     check_or_write_dataset(experiment.data, workdir)
-    mesh = sharding.make_mesh()
-    sharding.check_batch_size(int(config.batch_size))
-    sharding.check_batch_size(int(config.eval_batch_size), "eval_batch_size")
-    train_loader, valid_loader, test_loader = _loaders(config, experiment)
-
-    init_key, dropout_key = jax.random.split(jax.random.key(int(config.seed)))
-    params = init_params(experiment.model, train_loader.dataset(0)[0], init_key)
-    tx = optim.make_optimizer(config.optim, params, table_group=experiment.variant.table_group,
-                              steps_per_epoch=train_loader.num_batches)
     checkpoints = Checkpoints(workdir, metric=config.eval.metric)
-    teacher, teacher_stats = _teacher(config, experiment, checkpoints)
     resume_step = checkpoints.latest_step()
-    state, loader_state, progress, stopper = _resume(
-            config, checkpoints, create_train_state(params, tx, dropout_key), teacher)
+    # A resumed run rebuilds its teacher from the saved codebooks instead of refitting.
+    codebooks = (checkpoints.restore_codebooks()
+                 if resume_step is not None and experiment.variant.distills else None)
+    parts = build_run(config, experiment=experiment, codebooks=codebooks)
+    state, loader_state, progress, stopper = _resume(config, checkpoints, parts.state,
+                                                     parts.teacher)
     results_path = os.path.join(workdir, RESULTS_FILE)
     if progress.finished and os.path.exists(results_path):
         checkpoints.close()
         with open(results_path, encoding="utf-8") as f:
             return json.load(f)
 
-    weights = loss_weights(config.kd, experiment.model.views,
-                           holistic=experiment.variant.holistic, codes=experiment.variant.codes)
-    train_fn, eval_fn = _compiled_steps(config, experiment, tx, mesh)
     writer = MetricWriter(workdir, resume_step=resume_step, active=jax.process_index() == 0)
-    run = Run(config=config, workdir=workdir, experiment=experiment, mesh=mesh,
-              train_loader=train_loader, valid_loader=valid_loader, test_loader=test_loader,
-              train_fn=train_fn, eval_fn=eval_fn, teacher=sharding.replicate(teacher, mesh),
-              weights=sharding.replicate({k: jnp.float32(v) for k, v in weights.items()}, mesh),
-              checkpoints=checkpoints, writer=writer, started=started,
-              agreement_pairs=agreement_pairs(experiment.data.items.num_items))
-    state = sharding.replicate(state, mesh)
-    if resume_step is None and teacher_stats:
+    evaluators = build_evaluators(
+            tuple(config.eval.per_epoch), features=experiment.features,
+            num_items=experiment.data.items.num_items, eval_fn=parts.eval_fn,
+            test_loader=parts.test_loader, mesh=parts.mesh,
+            metric_names=metric_names(config.eval.ks))
+    run = Run(config=config, workdir=workdir, experiment=experiment, mesh=parts.mesh,
+              train_loader=parts.train_loader, valid_loader=parts.valid_loader,
+              test_loader=parts.test_loader, train_fn=parts.train_fn, eval_fn=parts.eval_fn,
+              teacher=parts.teacher, weights=parts.weights, checkpoints=checkpoints,
+              writer=writer, started=started, evaluators=evaluators)
+    state = sharding.replicate(state, parts.mesh)
+    if resume_step is None and parts.teacher_stats:
         writer.write(0, "teacher", {f"{view}/{key}": value
-                                    for view, stats in teacher_stats.items()
+                                    for view, stats in parts.teacher_stats.items()
                                     for key, value in stats.items()})
-    limit = int(config.checkpoint.get("max_steps_per_run", 0))
+    limit = int(config.checkpoint.max_steps_per_run)
     try:
         while not progress.finished:
             state, completed = train_epoch(run, state, progress, loader_state)
@@ -216,7 +148,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             end_epoch(run, state, progress, stopper)
             if not progress.finished and limit and run.steps_this_process >= limit:
                 return {"status": "interrupted", "step": int(state.step)}
-        return finish(run, state, progress, stopper, teacher_stats)
+        return finish(run, state, progress, stopper, parts.teacher_stats)
     finally:
         checkpoints.close()
         writer.close()

@@ -13,7 +13,7 @@ from corrkd_jax.features.config import base_config, image_view
 from corrkd_jax.features.encoders import load_encoder
 from corrkd_jax.features.image import find_image_files, index_image_dir, read_image
 from corrkd_jax.features.stage import compute_view
-from corrkd_jax.features.testing import IMAGE_FAMILIES, save_tiny_image_encoder
+from support.tiny_encoders import IMAGE_FAMILIES, save_tiny_image_encoder
 
 # Item 1 by id (PNG), item 2 by ASIN (JPEG), item 3 corrupt, item 4 absent, item 5 upper-case
 # extension, item 6 a palette PNG (converted to RGB).

@@ -16,7 +16,7 @@ import pytest
 from corrkd_jax.data import ItemTable
 from corrkd_jax.features import stage, store
 from corrkd_jax.features.config import base_config, text_view
-from corrkd_jax.features.testing import save_tiny_text_encoder
+from support.tiny_encoders import save_tiny_text_encoder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TITLES = ["", "Red nail polish", "", "Face cream", "Blue eye shadow palette", "Lip gloss"]

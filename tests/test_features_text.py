@@ -15,7 +15,7 @@ from corrkd_jax.features import compat
 from corrkd_jax.features.encoders import load_encoder, resolve_encoder_path
 from corrkd_jax.features.items import view_texts
 from corrkd_jax.features.pooling import l2_normalize, last_real_token, masked_mean
-from corrkd_jax.features.testing import TEXT_FAMILIES, save_tiny_text_encoder
+from support.tiny_encoders import TEXT_FAMILIES, save_tiny_text_encoder
 from corrkd_jax.features.text import bucket_edges, bucketed_batches, encode_texts
 
 TEXTS = ["nail polish red", "blue", "face cream skin care makeup eye shadow palette brush",

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from support import default_config
 from corrkd_jax.data.graph import session_graph
 from corrkd_jax.models import build_model, init_params, kd_node_items
 from corrkd_jax.models.sasrec import SASRecEncoder
@@ -41,17 +42,13 @@ def make_batch(histories: list[list[int]], length: int) -> dict[str, np.ndarray]
 
 
 def make_config(backbone: str, variant: str, dropout: float = 0.1) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({
-            "model": {
-                    "backbone": backbone, "variant": variant, "views": VIEWS, "dim": DIM,
-                    "dropout": dropout,
-                    "sasrec": {"num_blocks": 1, "num_heads": 2, "max_positions": 16},
-                    "gru4rec": {"hidden": 12},
-                    "session_graph": {"last_n": 2},
-            },
-            "kd": {"corr_kind": "cos", "tau": 1.5, "num_codes": NUM_CODES,
-                   "num_chunks": NUM_CHUNKS},
-    })
+    return default_config(**{
+            "model.backbone": backbone, "model.variant": variant, "model.views": VIEWS,
+            "model.dim": DIM, "model.dropout": dropout, "model.sasrec.num_blocks": 1,
+            "model.sasrec.num_heads": 2, "model.sasrec.max_positions": 16,
+            "model.gru4rec.hidden": 12, "model.session_graph.last_n": 2,
+            "kd.corr_kind": "cos", "kd.tau": 1.5, "kd.num_codes": NUM_CODES,
+            "kd.num_chunks": NUM_CHUNKS})
 
 
 def make_features(seed: int = 0) -> dict[str, np.ndarray]:

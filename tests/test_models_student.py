@@ -18,11 +18,21 @@ from corrkd_jax.models.student import (
     code_term,
     holistic_term,
     packed_code_term,
-    pair_code_logits,
     pair_mask,
 )
 
 B, L, D, K = 3, 6, 8, 5
+
+
+def pair_code_logits(mlp: CodeMLP, rows: jax.Array) -> jax.Array:
+    """Code logits of every ordered node pair (the plain form, the reference of `code_term`).
+
+    Args: mlp: the view's bound `CodeMLP`; rows float32 [B, Ln, d].
+
+    Returns: float32 [B, Ln, Ln, K].
+    """
+    rows = rows.astype(jnp.float32)
+    return mlp(jnp.abs(rows[:, :, None, :] - rows[:, None, :, :]))
 
 
 def _inputs(seed: int):

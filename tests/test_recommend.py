@@ -10,7 +10,7 @@ import pytest
 
 from corrkd_jax import recommend as rec
 from corrkd_jax.train import train_and_evaluate
-from corrkd_jax.trainer import testing
+from support import tiny_runs as testing
 from corrkd_jax.trainer.checkpointing import Checkpoints
 
 

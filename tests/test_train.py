@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from corrkd_jax.train import NonFiniteLossError, train_and_evaluate
-from corrkd_jax.trainer import testing
+from support import tiny_runs as testing
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.metric_writer import read_records
 
@@ -43,7 +43,7 @@ def compile_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, compile_cache):
     """(tiny dataset folder, tiny BERT folder, cache root) shared by the module."""
-    from corrkd_jax.features.testing import save_tiny_text_encoder
+    from support.tiny_encoders import save_tiny_text_encoder
 
     root = tmp_path_factory.mktemp("tiny")
     data = testing.write_tiny_dataset(str(root / "data"))

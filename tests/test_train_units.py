@@ -14,15 +14,18 @@ import numpy as np
 import optax
 import pytest
 
+from corrkd_jax import paths
 from corrkd_jax.trainer import setup, steps
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.config_files import backbone_and_variant, load_config_file
 from corrkd_jax.trainer.early_stopping import EarlyStopping
 from corrkd_jax.trainer.metric_writer import MetricWriter, read_records
 from corrkd_jax.trainer.plots import plot_curves
-from corrkd_jax.trainer.workdir import check_or_write_config
+from corrkd_jax.trainer.migrate import migrate_config
+from corrkd_jax.trainer.workdir import check_or_write_config, json_config
 
-CONFIGS = sorted(glob.glob(os.path.join(setup.repo_root(), "configs", "*.py")))
+CONFIGS = sorted(glob.glob(os.path.join(paths.repo_root(), "configs", "*.py")))
+CONFIGS_BY_NAME = {os.path.basename(path): path for path in CONFIGS}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
@@ -36,7 +39,7 @@ def test_training_configs_have_the_required_fields(path):
 
 
 def test_config_argument_selects_backbone_and_variant():
-    config = load_config_file(os.path.join(setup.repo_root(), "configs", "beauty.py"),
+    config = load_config_file(os.path.join(paths.repo_root(), "configs", "beauty.py"),
                               "gru4rec,kdsr_no_async")
     assert (config.model.backbone, config.model.variant) == ("gru4rec", "kdsr_no_async")
     with pytest.raises(ValueError, match="backbone 'bert4rec'"):
@@ -57,14 +60,15 @@ def test_check_config_names_the_missing_field():
 
 
 def test_resolve_path_is_relative_to_the_repo_root():
-    assert setup.resolve_path("builtin:synthetic") == "builtin:synthetic"
-    assert setup.resolve_path("") == ""
-    assert setup.resolve_path("../shared/data/x") == os.path.normpath(
-            os.path.join(setup.repo_root(), "..", "shared", "data", "x"))
+    assert paths.resolve_path("builtin:synthetic") == "builtin:synthetic"
+    assert paths.resolve_path("") == ""
+    assert paths.resolve_path("../shared/data/x") == os.path.normpath(
+            os.path.join(paths.repo_root(), "..", "shared", "data", "x"))
 
 
 def test_workdir_config_mismatch_is_refused_but_resumable_changes_pass(tmp_path):
-    config = ml_collections.ConfigDict({"seed": 0, "num_epochs": 3, "model": {"dim": 8}})
+    config = load_config_file(CONFIGS_BY_NAME["default.py"])
+    config.num_epochs, config.model.dim = 3, 8
     assert not os.path.exists(tmp_path / "config.json")
     check_or_write_config(config, str(tmp_path))
     config.num_epochs = 10  # allowed: extends the same run
@@ -72,6 +76,30 @@ def test_workdir_config_mismatch_is_refused_but_resumable_changes_pass(tmp_path)
     config.model.dim = 16
     with pytest.raises(ValueError, match=r"model.dim: 8 -> 16"):
         check_or_write_config(config, str(tmp_path))
+
+
+def test_old_workdir_configs_migrate_to_the_behaviour_they_ran_with(tmp_path):
+    """A config.json written before fields existed resumes when the new config sets the
+    values that reproduce that run, and is refused otherwise (one migration, migrate.py)."""
+    config = load_config_file(CONFIGS_BY_NAME["default.py"])
+    saved = json_config(config)
+    for dotted in ("model.sasrec.norm", "model.gru4rec.output_proj", "eval.per_epoch"):
+        section, leaf = dotted.rsplit(".", 1)
+        node = saved
+        for part in section.split("."):
+            node = node[part]
+        del node[leaf]
+    saved["eval"]["test_every_epoch"] = True
+    migrated = migrate_config(saved)
+    assert migrated["model"]["sasrec"]["norm"] == "pre"  # the layout before the option
+    assert migrated["eval"]["per_epoch"] == ["agreement", "test"]
+    assert "test_every_epoch" not in migrated["eval"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="model.sasrec.norm: 'pre' -> 'post'"):
+        config.model.sasrec.norm = "post"
+        check_or_write_config(config, str(tmp_path))
+    config.model.sasrec.norm, config.model.gru4rec.output_proj = "pre", False
+    check_or_write_config(config, str(tmp_path))  # per_epoch differs: a resumable change
 
 
 def test_loss_weights_per_view_or_shared():

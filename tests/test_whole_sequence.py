@@ -16,6 +16,7 @@ from corrkd_jax.data.pipeline import TrainLoader, build_batch, pack_targets
 from corrkd_jax.data.structures import InteractionData, ItemTable
 from corrkd_jax.models import build_model, init_params
 from corrkd_jax.trainer import steps
+from support import default_config
 
 NUM_ITEMS = 30
 
@@ -52,14 +53,11 @@ def test_windows_hold_exactly_the_prefix_targets(protocol, max_len):
 
 
 def _config(backbone: str, variant: str = "id_only") -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone, variant=variant, views=(), dim=16, dropout=0.0,
-        sasrec=dict(num_blocks=2, num_heads=2, max_positions=50, norm="post",
-                    layer_norm_eps=1e-12, ffn_ratio=4, activation="gelu", init_std=0.02,
-                    broadcast_attention_dropout=False, positions="from_start"),
-        gru4rec=dict(hidden=24, output_proj=True)))
-    return config
+    return default_config(**{
+        "model.backbone": backbone, "model.variant": variant, "model.dim": 16,
+        "model.dropout": 0.0, "model.sasrec.max_positions": 50, "model.sasrec.norm": "post",
+        "model.sasrec.positions": "from_start", "model.gru4rec.hidden": 24,
+        "model.gru4rec.output_proj": True})
 
 
 def _ce(model, params, batch) -> float:

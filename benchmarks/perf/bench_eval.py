@@ -17,7 +17,6 @@ Target (2-core CPU): <= 10 s.
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from typing import Any
 
@@ -27,26 +26,20 @@ import common
 def time_eval(backbone: str, batch_size: int, item_chunk: int, repeats: int,
               experiment: Any = None) -> tuple[dict[str, Any], Any]:
     """Seconds of a full test-split evaluation (median of repeats), compile apart."""
-    import jax
-
-    from corrkd_jax.data import EvalLoader
     from corrkd_jax.models import init_params
     from corrkd_jax.trainer import sharding
+    from corrkd_jax.trainer.assemble import compile_steps, make_loaders
     from corrkd_jax.trainer.evaluation import evaluate
     from corrkd_jax.trainer.setup import build_experiment
-    from corrkd_jax.trainer.steps import CompiledPerShape, eval_step
 
-    config = common.beauty_config(backbone, "kdsr", eval_batch_size=batch_size)
+    config = common.beauty_config(backbone, "kdsr", eval_batch_size=batch_size,
+                                  **{"eval.item_chunk": item_chunk})
     if experiment is None:
         experiment = build_experiment(config)
     mesh = sharding.make_mesh()
-    loader = EvalLoader(experiment.split.test, batch_size, tuple(config.data.length_buckets),
-                        graph=experiment.graph)
+    _, _, loader = make_loaders(config, experiment)  # the trainer's test loader
     params = sharding.replicate(init_params(experiment.model, loader.dataset()[0], 0), mesh)
-    eval_fn = CompiledPerShape(jax.jit(
-            functools.partial(eval_step, apply_fn=experiment.model.apply,
-                              ks=tuple(int(k) for k in config.eval.ks), item_chunk=item_chunk),
-            out_shardings=sharding.replicated(mesh)))
+    _, eval_fn = compile_steps(config, experiment, None, mesh)  # the trainer's eval step
     start = time.perf_counter()
     metrics = evaluate(eval_fn, params, loader, mesh)  # compiles every bucket once
     first = time.perf_counter() - start

@@ -1,8 +1,7 @@
 """Shared helpers of the performance benchmarks: machine info, the Beauty set-up, timing.
 
-The benchmarks build exactly what `corrkd_jax.train` builds (`build_experiment`, the loaders,
-`train_step` / `eval_step` jitted with the trainer's options) from `configs/beauty.py`, so
-their figures are the trainer's. The teacher codebooks are fitted on fewer pairs than the
+The benchmarks build exactly what `corrkd_jax.train` builds (`trainer.assemble.build_run`)
+from `configs/beauty.py`, so their figures are the trainer's. The teacher codebooks are fitted on fewer pairs than the
 config's 2M (`--codebook-pairs`): step time does not depend on the codebook's values.
 """
 
@@ -83,7 +82,7 @@ def beauty_config(backbone: str, variant: str, **overrides: Any):
 
 @dataclasses.dataclass
 class Bench:
-    """What one benchmark configuration trains with (mirrors `corrkd_jax.train`)."""
+    """What one benchmark configuration trains with (`build_run`'s parts, state replicated)."""
 
     config: Any
     experiment: Any
@@ -98,64 +97,22 @@ class Bench:
     teacher_seconds: float
 
 
-def pair_options(config, experiment) -> dict[str, Any]:
-    """TrainLoader pair-packing arguments, as `corrkd_jax.train` derives them."""
-    pack = bool(config.kd.get("pack_pairs", True)) and experiment.variant.codes
-    return {"pairs": pack, "pair_growth": float(config.kd.get("pair_growth", 2.0))}
-
-
 def make_bench(config, *, codebook_pairs: int = 200_000, experiment=None) -> Bench:
-    """The trainer's objects for `config`: model, state, jitted steps, teacher, loader."""
-    import jax
-    import jax.numpy as jnp
-
-    from corrkd_jax import optim
-    from corrkd_jax.data import TrainLoader
-    from corrkd_jax.models import init_params
-    from corrkd_jax.teacher import build_teacher
+    """The trainer's own objects for `config` (`corrkd_jax.trainer.assemble.build_run`):
+    model, state, jitted steps, teacher (fitted on `codebook_pairs` pairs), loader."""
     from corrkd_jax.trainer import sharding
-    from corrkd_jax.trainer.setup import build_experiment
-    from corrkd_jax.trainer.steps import (create_train_state, eval_step, loss_weights,
-                                          train_step)
+    from corrkd_jax.trainer.assemble import build_run
 
     start = time.perf_counter()
-    if experiment is None:
-        experiment = build_experiment(config)
-    mesh = sharding.make_mesh()
-    data_config = config.data
-    loader = TrainLoader(experiment.split.train, int(config.batch_size),
-                         tuple(data_config.length_buckets), seed=int(config.seed),
-                         graph=experiment.graph, **pair_options(config, experiment))
-    init_key, dropout_key = jax.random.split(jax.random.key(int(config.seed)))
-    params = init_params(experiment.model, loader.dataset(0)[0], init_key)
-    tx = optim.make_optimizer(config.optim, params, table_group=experiment.variant.table_group,
-                              steps_per_epoch=loader.num_batches)
-    setup_seconds = time.perf_counter() - start
-    teacher, teacher_seconds = None, 0.0
-    if experiment.variant.distills:
-        start = time.perf_counter()
-        kd = config.kd
-        teacher, _ = build_teacher(experiment.features, num_codes=int(kd.num_codes),
-                                   num_chunks=int(kd.num_chunks), kind=kd.corr_kind,
-                                   num_pairs=codebook_pairs, seed=int(config.seed),
-                                   num_iters=int(kd.kmeans_iters))
-        teacher_seconds = time.perf_counter() - start
-    weights = loss_weights(config.kd, experiment.model.views,
-                           holistic=experiment.variant.holistic, codes=experiment.variant.codes)
-    replicated = sharding.replicated(mesh)
-    train_fn = jax.jit(functools.partial(train_step, apply_fn=experiment.model.apply, tx=tx,
-                                         backbone=config.model.backbone),
-                       donate_argnums=(0,), out_shardings=(replicated, replicated))
-    eval_fn = jax.jit(functools.partial(eval_step, apply_fn=experiment.model.apply,
-                                        ks=tuple(int(k) for k in config.eval.ks)),
-                      out_shardings=replicated)
-    state = sharding.replicate(create_train_state(params, tx, dropout_key), mesh)
-    return Bench(config=config, experiment=experiment, mesh=mesh, train_loader=loader,
-                 state=state, train_fn=train_fn, eval_fn=eval_fn,
-                 teacher=sharding.replicate(teacher, mesh),
-                 weights=sharding.replicate({k: jnp.float32(v) for k, v in weights.items()},
-                                            mesh),
-                 setup_seconds=setup_seconds, teacher_seconds=teacher_seconds)
+    parts = build_run(config, experiment=experiment, codebook_pairs=codebook_pairs)
+    total = time.perf_counter() - start
+    teacher_seconds = sum(stats["seconds"] for stats in parts.teacher_stats.values())
+    return Bench(config=config, experiment=parts.experiment, mesh=parts.mesh,
+                 train_loader=parts.train_loader,
+                 state=sharding.replicate(parts.state, parts.mesh),
+                 train_fn=parts.train_fn.jitted, eval_fn=parts.eval_fn.jitted,
+                 teacher=parts.teacher, weights=parts.weights,
+                 setup_seconds=total - teacher_seconds, teacher_seconds=teacher_seconds)
 
 
 def stratified_batches(plan_lengths: Sequence[int], sample: int) -> list[int]:

@@ -22,12 +22,12 @@ import numpy as np
 from corrkd_jax.data import preprocess as preprocess_lib
 from corrkd_jax.data import readers, synthetic
 from corrkd_jax.data.structures import InteractionData, ItemTable
+from corrkd_jax.paths import resolve_path
 
 BUILTIN_SYNTHETIC = "builtin:synthetic"
 CACHE_VERSION = 1  # bump when the on-disk layout changes
 _SOURCES = ("raw.py", "read_s3rec.py", "read_recbole.py", "read_amazon.py", "readers.py",
             "preprocess.py", "synthetic.py", "dataset.py")
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
@@ -37,13 +37,8 @@ def default_cache_dir() -> Path:
 
 
 def resolve_root(root: str | os.PathLike) -> Path:
-    """A dataset folder path: absolute, or relative to the current directory, or else relative
-    to the project root (the folder holding the `corrkd_jax` package), so configs can say
-    `../shared/data/amazon-beauty` from anywhere."""
-    path = Path(root).expanduser()
-    if path.is_absolute() or path.exists() or not (_PROJECT_ROOT / path).exists():
-        return path.resolve()
-    return (_PROJECT_ROOT / path).resolve()
+    """A dataset folder path by the project's path rule (`corrkd_jax.paths.resolve_path`)."""
+    return Path(resolve_path(root))
 
 
 def _code_fingerprint() -> str:

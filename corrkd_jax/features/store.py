@@ -1,17 +1,17 @@
 """On-disk layout of stage 1: `<out>/<view>.npy`, `<out>/<view>.reduced.npy`, manifest.json.
 
-Every file is written to a temporary name in the same folder and moved into place with
-`os.replace`, and the manifest last, so a manifest entry always describes complete files.
+Every file is written atomically (`corrkd_jax.io`), and the manifest last, so a manifest entry always describes complete files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import Any
 
 import numpy as np
+
+from corrkd_jax.io import save_npy, write_json
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -25,31 +25,14 @@ def reduced_path(out_dir: str, view: str) -> str:
     return os.path.join(out_dir, f"{view}.reduced.npy")
 
 
-def _atomic_write(path: str, write, mode: str) -> None:
-    """Write through `write(handle)` to a unique temporary file, then rename it to `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # A unique name opened with "x" (not mkstemp): the file gets the usual umask permissions.
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x" + mode[1:]) as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_array(path: str, array: np.ndarray) -> None:
     """Atomically write `array` as float32 .npy."""
-    _atomic_write(path, lambda h: np.save(h, np.asarray(array, np.float32)), "wb")
+    save_npy(path, np.asarray(array, np.float32))
 
 
 def save_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
     """Atomically write `<out_dir>/manifest.json`."""
-    _atomic_write(os.path.join(out_dir, MANIFEST),
-                  lambda h: h.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n"), "w")
+    write_json(os.path.join(out_dir, MANIFEST), manifest, sort_keys=True)
 
 
 def load_manifest(out_dir: str) -> dict[str, Any] | None:

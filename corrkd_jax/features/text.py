@@ -10,7 +10,7 @@ import numpy as np
 
 from corrkd_jax.features.encoders import Encoder, load_encoder
 from corrkd_jax.features.pooling import TEXT_POOLINGS, l2_normalize, pool_text
-from corrkd_jax.features.sharding import (ShardedForward, data_mesh, global_batch_size,
+from corrkd_jax.features.sharding import (ShardedForward, local_mesh, global_batch_size,
                                           run_batches)
 
 DEFAULT_LENGTH_BUCKETS = (16, 32, 64, 128)
@@ -92,7 +92,7 @@ def encode_texts(texts: Sequence[str], encoder: str | Encoder, *, pooling: str =
         encoder = load_encoder(encoder, "text", dtype=dtype)
     if encoder.kind != "text":
         raise ValueError(f"encoder {encoder.spec!r} was loaded as {encoder.kind!r}, not text")
-    mesh = mesh or data_mesh()
+    mesh = mesh or local_mesh()
     batch = global_batch_size(batch_size, mesh)
     tokenizer = encoder.preprocessor
     token_ids = tokenize(texts, tokenizer, max_length)

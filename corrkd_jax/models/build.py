@@ -1,33 +1,8 @@
 """`build_model(config, ...)`: the configured `Recommender`, with checked view features.
 
-Config fields read (defaults in brackets when the field is absent):
-
-    model.backbone                 session_graph | sasrec | gru4rec
-    model.variant                  see corrkd_jax/variants.py
-    model.views                    view names (ignored by `id_only`)
-    model.dim                      d, the width of every table (features must match)
-    model.dropout                  [0.0] dropout rate of fusion and backbone
-    model.session_graph.last_n     [2] positions summed into the sequence vector
-    model.session_graph.negative_slope  [0.1] LeakyReLU slope of the graph attention
-    model.session_graph.attention_dropout  [0.0] dropout on the graph-attention weights
-    model.sasrec.num_blocks        [2] self-attention blocks
-    model.sasrec.num_heads         [2] attention heads (dim % num_heads == 0)
-    model.sasrec.max_positions     [200] learned positions (>= the longest padded batch)
-    model.sasrec.norm              [pre] pre | post (RecBole) layer norm placement
-    model.sasrec.layer_norm_eps    [1e-6] LayerNorm epsilon (RecBole: 1e-12)
-    model.sasrec.ffn_ratio         [1] FFN inner width = ffn_ratio * dim (RecBole: 4)
-    model.sasrec.activation        [gelu_tanh] gelu (exact, RecBole) | gelu_tanh | relu
-    model.sasrec.init_std          [0.0] N(0, init_std) dense kernels (RecBole: 0.02); 0 = lecun
-    model.sasrec.broadcast_attention_dropout  [True] one attention-dropout mask per batch
-    model.sasrec.positions         [from_end] from_start | from_end position counting
-    model.gru4rec.hidden           [model.dim] GRU width (projected back to dim if different)
-    model.gru4rec.output_proj      [False] always project the GRU state to dim
-    kd.corr_kind                   [cos] student correlation kind (the teacher's too)
-    kd.tau                         [1.5] holistic temperature
-    kd.num_codes                   [50] K, code classes
-    kd.pair_chunk                  [1024] listed pairs per scan step of the code term (0 = one pass)
-    kd.pair_dtype                  [float32] compute dtype of the code MLP (bfloat16: an option
-                                   for GPUs/TPUs; slower on CPUs, changes results slightly)
+Reads `config.model` (backbone, variant, views, dim, dropout and the backbone's own section)
+and `config.kd` (corr_kind, tau, num_codes, pair_chunk, pair_dtype); every field and its
+meaning is in configs/default.py, the one source of defaults.
 """
 
 from __future__ import annotations
@@ -42,7 +17,8 @@ import numpy as np
 
 from corrkd_jax.models.gru4rec import GRU4Rec
 from corrkd_jax.models.recommender import Recommender, constant_init
-from corrkd_jax.models.sasrec import ACTIVATIONS, NORMS, POSITIONS, SASRec
+from corrkd_jax.losses import KINDS
+from corrkd_jax.models.sasrec import ACTIVATIONS, NORMS, POSITIONS, SASRec, SASRecEncoder
 from corrkd_jax.models.session_graph import SessionGraph
 from corrkd_jax.variants import get_variant
 
@@ -51,18 +27,8 @@ BACKBONES: dict[str, type[nn.Module]] = {
         "sasrec": SASRec,
         "gru4rec": GRU4Rec,
 }
-CORR_KINDS = ("cos", "dot", "euc", "man")
 PAIR_DTYPES = ("float32", "bfloat16")
 _VIEW_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # usable inside a parameter name
-
-
-def _get(section: Any, name: str, default: Any) -> Any:
-    """`section.name`, or `default` when the section or the field is absent."""
-    if section is None:
-        return default
-    value = section.get(name, default) if hasattr(section, "get") else getattr(
-            section, name, default)
-    return default if value is None else value
 
 
 def _backbone_class(name: str) -> type[nn.Module]:
@@ -90,51 +56,51 @@ def kd_node_items(batch: Mapping[str, Any], backbone: str) -> Any:
     return batch[key]
 
 
+def _check_choice(field: str, value: Any, choices: Any) -> None:
+    if value not in choices:
+        raise ValueError(f"{field}={value!r} is not one of {tuple(choices)}")
+
+
+def _check_rate(field: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{field}={value} must be in [0, 1)")
+
+
 def make_backbone(model_config: Any) -> nn.Module:
     """The backbone module of `model_config` (the `config.model` section)."""
-    name = model_config.backbone
-    cls = _backbone_class(name)
-    dim = int(model_config.dim)
-    dropout = float(_get(model_config, "dropout", 0.0))
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"model.dropout={dropout} must be in [0, 1)")
-    section = _get(model_config, name, None)
+    cls = _backbone_class(model_config.backbone)
+    dim, dropout = int(model_config.dim), float(model_config.dropout)
+    _check_rate("model.dropout", dropout)
     if cls is SessionGraph:
-        last_n = int(_get(section, "last_n", 2))
-        if last_n < 1:
-            raise ValueError(f"model.session_graph.last_n={last_n} must be >= 1")
-        attention_dropout = float(_get(section, "attention_dropout", 0.0))
-        if not 0.0 <= attention_dropout < 1.0:
-            raise ValueError(f"model.session_graph.attention_dropout={attention_dropout} "
-                             "must be in [0, 1)")
-        return SessionGraph(dim, dropout, last_n,
-                            float(_get(section, "negative_slope", 0.1)), attention_dropout)
+        section = model_config.session_graph
+        if int(section.last_n) < 1:
+            raise ValueError(f"model.session_graph.last_n={section.last_n} must be >= 1")
+        _check_rate("model.session_graph.attention_dropout", float(section.attention_dropout))
+        return SessionGraph(dim, dropout, int(section.last_n), float(section.negative_slope),
+                            float(section.attention_dropout))
     if cls is SASRec:
-        heads = int(_get(section, "num_heads", 2))
+        section = model_config.sasrec
+        heads = int(section.num_heads)
         if heads < 1 or dim % heads:
             raise ValueError(f"model.dim={dim} is not divisible by model.sasrec.num_heads={heads}")
-        choices = {"norm": NORMS, "activation": tuple(ACTIVATIONS), "positions": POSITIONS}
-        chosen = {name: str(_get(section, name, legacy))
-                  for name, legacy in (("norm", "pre"), ("activation", "gelu_tanh"),
-                                       ("positions", "from_end"))}
-        for name, value in chosen.items():
-            if value not in choices[name]:
-                raise ValueError(f"model.sasrec.{name}={value!r} is not one of {choices[name]}")
-        ffn_ratio = int(_get(section, "ffn_ratio", 1))
-        init_std = float(_get(section, "init_std", 0.0))
-        if ffn_ratio < 1 or init_std < 0:
-            raise ValueError(f"model.sasrec.ffn_ratio={ffn_ratio} must be >= 1 and "
-                             f"model.sasrec.init_std={init_std} >= 0")
-        return SASRec(dim, dropout, int(_get(section, "num_blocks", 2)), heads,
-                      int(_get(section, "max_positions", 200)), chosen["norm"],
-                      float(_get(section, "layer_norm_eps", 1e-6)), ffn_ratio,
-                      chosen["activation"], init_std,
-                      bool(_get(section, "broadcast_attention_dropout", True)),
-                      chosen["positions"])
-    hidden = int(_get(section, "hidden", dim))
+        _check_choice("model.sasrec.norm", section.norm, NORMS)
+        _check_choice("model.sasrec.activation", section.activation, ACTIVATIONS)
+        _check_choice("model.sasrec.positions", section.positions, POSITIONS)
+        if int(section.ffn_ratio) < 1 or float(section.init_std) < 0:
+            raise ValueError(f"model.sasrec.ffn_ratio={section.ffn_ratio} must be >= 1 and "
+                             f"model.sasrec.init_std={section.init_std} >= 0")
+        encoder = SASRecEncoder(
+                dim=dim, num_blocks=int(section.num_blocks), num_heads=heads, dropout=dropout,
+                max_positions=int(section.max_positions), norm=section.norm,
+                layer_norm_eps=float(section.layer_norm_eps), ffn_ratio=int(section.ffn_ratio),
+                activation=section.activation, init_std=float(section.init_std),
+                broadcast_attention_dropout=bool(section.broadcast_attention_dropout),
+                positions=section.positions)
+        return SASRec(dim, encoder)
+    hidden = int(model_config.gru4rec.hidden)
     if hidden < 1:
         raise ValueError(f"model.gru4rec.hidden={hidden} must be >= 1")
-    return GRU4Rec(dim, dropout, hidden, bool(_get(section, "output_proj", False)))
+    return GRU4Rec(dim, dropout, hidden, bool(model_config.gru4rec.output_proj))
 
 
 def _checked_features(
@@ -180,14 +146,14 @@ def build_model(
         A `Recommender`; call it as `model.apply({"params": p}, batch, teacher_signals=...,
         train=..., rngs={"dropout": key})` -> (logits [B, N], aux dict of scalars).
     """
-    model_config, kd = config.model, _get(config, "kd", None)
+    model_config, kd = config.model, config.kd
     variant = get_variant(model_config.variant)
     dim = int(model_config.dim)
     if num_items < 1 or dim < 1:
         raise ValueError(f"num_items={num_items} and model.dim={dim} must be >= 1")
     views: tuple[str, ...] = ()
     if variant.use_views:
-        views = tuple(_get(model_config, "views", ()))
+        views = tuple(model_config.views)
         if not views:
             raise ValueError(f"model.variant={variant.name!r} needs at least one model.views")
         if len(set(views)) != len(views):
@@ -196,18 +162,11 @@ def build_model(
             if not isinstance(view, str) or not _VIEW_NAME.match(view):
                 raise ValueError(f"model.views entry {view!r} must match {_VIEW_NAME.pattern}")
     tables = _checked_features(views, view_features, num_items, dim)
-    corr_kind = str(_get(kd, "corr_kind", "cos"))
-    if corr_kind not in CORR_KINDS:
-        raise ValueError(f"kd.corr_kind={corr_kind!r} is not one of {CORR_KINDS}")
-    tau = float(_get(kd, "tau", 1.5))
-    num_codes = int(_get(kd, "num_codes", 50))
-    if tau <= 0 or num_codes < 2:
-        raise ValueError(f"kd.tau={tau} must be > 0 and kd.num_codes={num_codes} >= 2")
-    pair_chunk = int(_get(kd, "pair_chunk", 1024))
-    pair_dtype = str(_get(kd, "pair_dtype", "float32"))
-    if pair_chunk < 0 or pair_dtype not in PAIR_DTYPES:
-        raise ValueError(f"kd.pair_chunk={pair_chunk} must be >= 0 and kd.pair_dtype="
-                         f"{pair_dtype!r} one of {PAIR_DTYPES}")
+    _check_choice("kd.corr_kind", kd.corr_kind, KINDS)
+    _check_choice("kd.pair_dtype", kd.pair_dtype, PAIR_DTYPES)
+    if float(kd.tau) <= 0 or int(kd.num_codes) < 2 or int(kd.pair_chunk) < 0:
+        raise ValueError(f"kd.tau={kd.tau} must be > 0, kd.num_codes={kd.num_codes} >= 2 and "
+                         f"kd.pair_chunk={kd.pair_chunk} >= 0")
     return Recommender(
             num_items=num_items,
             dim=dim,
@@ -217,11 +176,11 @@ def build_model(
             freeze_views=variant.table_group == "frozen",
             holistic=variant.holistic,
             codes=variant.codes,
-            corr_kind=corr_kind,
-            tau=tau,
-            num_codes=num_codes,
-            pair_chunk=pair_chunk,
-            pair_dtype=pair_dtype,
+            corr_kind=kd.corr_kind,
+            tau=float(kd.tau),
+            num_codes=int(kd.num_codes),
+            pair_chunk=int(kd.pair_chunk),
+            pair_dtype=kd.pair_dtype,
     )
 
 

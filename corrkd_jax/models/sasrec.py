@@ -127,39 +127,12 @@ class SASRec(nn.Module):
     per_position: ClassVar[bool] = True  # returns [B, L, d]; output i sees items 0..i only
 
     dim: int
-    dropout: float = 0.0
-    num_blocks: int = 2
-    num_heads: int = 2
-    max_positions: int = 200
-    norm: str = "pre"
-    layer_norm_eps: float = 1e-6
-    ffn_ratio: int = 1
-    activation: str = "gelu_tanh"
-    init_std: float = 0.0
-    broadcast_attention_dropout: bool = True
-    positions: str = "from_end"
+    encoder: SASRecEncoder  # its settings (layers, heads, dropout, norm, ...) are the backbone's
 
     @nn.compact
-    def __call__(
-            self,
-            id_rows: jax.Array,
-            view_rows: Sequence[jax.Array],
-            batch: Mapping[str, jax.Array],
-            train: bool = False,
-    ) -> jax.Array:
-        """Per-position sequence vectors.
-
-        Args:
-            id_rows: float32 [B, L, d], `E_id[items]` (zero at padding).
-            view_rows: per view float32 [B, L, d], `E_v[items]`.
-            batch: needs `items` int32 [B, L], right-aligned.
-            train: enables dropout (rng stream "dropout").
-
-        Returns: float32 [B, L, d]; the last column is the whole history's vector.
-        """
+    def __call__(self, id_rows: jax.Array, view_rows: Sequence[jax.Array],
+                 batch: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+        """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md);
+        the last column is the whole history's vector."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])
-        return SASRecEncoder(
-                self.dim, self.num_blocks, self.num_heads, self.dropout, self.max_positions,
-                self.norm, self.layer_norm_eps, self.ffn_ratio, self.activation, self.init_std,
-                self.broadcast_attention_dropout, self.positions,
-                name="encoder")(fused, batch["items"] > 0, train=train)
+        return self.encoder(fused, batch["items"] > 0, train=train)

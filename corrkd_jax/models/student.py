@@ -55,17 +55,6 @@ class CodeMLP(nn.Module):
         return logits.astype(jnp.float32)
 
 
-def pair_code_logits(mlp: CodeMLP, rows: jax.Array) -> jax.Array:
-    """Code logits of every ordered node pair (the plain form; `code_term` avoids it).
-
-    Args: mlp: the view's bound `CodeMLP`; rows float32 [B, Ln, d].
-
-    Returns: float32 [B, Ln, Ln, K].
-    """
-    rows = rows.astype(jnp.float32)
-    return mlp(jnp.abs(rows[:, :, None, :] - rows[:, None, :, :]))
-
-
 def pair_mask(node_items: jax.Array) -> jax.Array:
     """Args: node_items int32 [B, Ln] (0 = padding).
 
@@ -103,7 +92,7 @@ def code_term(
 ) -> jax.Array:
     """Unweighted correlation-code loss of one view.
 
-    Equal to `correlation_code_loss(pair_code_logits(mlp, rows), teacher_codes, mask)`, at half
+    Equal to the loss of the plain form (the MLP on `|a - c|` of every ordered pair), at half
     the cost: `|a - c|` is symmetric, so the MLP runs on the pairs i < j only (the one inherent
     [B, P, d] tensor, P = Ln (Ln - 1) / 2), each of their logits is scored against both
     `z[i, j]` and `z[j, i]`, and the diagonal (`|a - a| = 0`) needs a single MLP row.

@@ -22,12 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from corrkd_jax.data import EvalLoader, TrainLoader
+from corrkd_jax.metrics import metric_names
+from corrkd_jax.io import save_npy, write_json, write_text
 from corrkd_jax.teacher import Teacher
 from corrkd_jax.trainer import sharding
-from corrkd_jax.trainer.agreement import view_agreements
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.early_stopping import EarlyStopping
 from corrkd_jax.trainer.evaluation import evaluate
+from corrkd_jax.trainer.evaluators import Evaluator
 from corrkd_jax.trainer.metric_writer import MetricWriter
 from corrkd_jax.trainer.plots import plot_curves
 from corrkd_jax.trainer.setup import Experiment
@@ -37,17 +39,13 @@ from corrkd_jax.trainer.workdir import (
     RESULTS_FILE,
     RESULTS_TABLE_FILE,
     TEST_RANKS_FILE,
-    atomic_save_npy,
     dataset_summary,
     json_config,
-    library_versions,
+    run_versions,
     results_table,
-    write_json,
 )
 
 log = logging.getLogger(__name__)
-# Per-epoch test metrics of `eval.test_every_epoch` (never used for selection).
-TEST_EPOCH_PREFIX = "test_epoch/"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -98,8 +96,8 @@ class Run:
     checkpoints: Checkpoints
     writer: MetricWriter
     started: float
+    evaluators: list[Evaluator] = dataclasses.field(default_factory=list)  # eval.per_epoch
     steps_this_process: int = 0
-    agreement_pairs: np.ndarray | None = None  # [P, 2] item pairs of `agreement/<view>`
 
     @property
     def steps_per_epoch(self) -> int:
@@ -151,7 +149,7 @@ def flush(run: Run, progress: Progress, interval: dict[str, jax.Array] | None, c
         saved = (f"the last good checkpoint (step {last}) in {run.checkpoints.latest.directory} "
                  f"is intact" if last is not None else "no checkpoint had been saved yet")
         message = (f"{bad[0]} became {sums[bad[0]]} between steps {step - count + 1} and "
-                   f"{step} (epoch {progress.epoch}); non-finite: {bad}. Training stopped; "
+                   f"{step} (epoch {progress.epoch + 1}); non-finite: {bad}. Training stopped; "
                    f"{saved}. Rerunning the same config repeats the same numbers: use a new "
                    f"--workdir with a lower optim.lr or kd weights.")
         run.writer.write(step, "error", {"message": message})
@@ -184,15 +182,16 @@ def train_epoch(run: Run, state: TrainState, progress: Progress,
     """Runs the rest of the current epoch; returns (state, False) when the process must stop
     early (`checkpoint.max_steps_per_run`), after saving a resumable checkpoint."""
     config, spe = run.config, run.steps_per_epoch
-    log_every = max(1, int(config.get("log_every_steps", 50)))
-    save_every = int(config.checkpoint.get("every_steps", 0))
-    max_steps = int(config.checkpoint.get("max_steps_per_run", 0))
+    log_every = max(1, int(config.log_every_steps))
+    save_every = int(config.checkpoint.every_steps)
+    max_steps = int(config.checkpoint.max_steps_per_run)
     iterator = run.train_loader.iterator(progress.epoch)
     if loader_state:
         iterator.set_state(dict(loader_state))
-    bar = tqdm(total=spe, initial=progress.step_in_epoch, desc=f"epoch {progress.epoch}",
-               unit="step", dynamic_ncols=True, leave=False,
-               disable=not (config.get("progress", True) and run.primary))
+    # Users read epochs counted from 1 (files keep the 0-based index `epoch`).
+    bar = tqdm(total=spe, initial=progress.step_in_epoch,
+               desc=f"epoch {progress.epoch + 1}/{config.num_epochs}", unit="step",
+               dynamic_ncols=True, leave=False, disable=not (config.progress and run.primary))
     interval, count, tick = None, 0, time.perf_counter()
     epoch_start, compiled_start = time.perf_counter(), run.compiled_here()
 
@@ -248,21 +247,15 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
                    for key, value in progress.epoch_sums.items()})
     record.update(progress.rates)
     record.update({f"valid/{key}": value for key, value in valid.items()})
-    if config.eval.get("test_every_epoch", False):
-        # Only so results can be set beside logs that keep the best test value over epochs
-        # (the released code); selection and `results.json["test"]` never look at it.
-        test = evaluate(run.eval_fn, state.params, run.test_loader, run.mesh)
-        record.update({f"{TEST_EPOCH_PREFIX}{key}": value for key, value in test.items()})
-    if run.agreement_pairs is not None and run.experiment.features:
-        record.update(view_agreements(jax.device_get(state.params),
-                                      run.experiment.features, run.agreement_pairs))
+    for evaluator in run.evaluators:  # never used for selection (trainer/evaluators.py)
+        record.update(evaluator(state.params))
     record.update({"best_epoch": stopper.best_epoch, "seconds": seconds,
                    "compile_seconds": compile_seconds})
     run.writer.write(step, "epoch", record)
     progress.history.append(record)
-    log.info("epoch %d: loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1fs", epoch,
+    log.info("epoch %d: loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1fs", epoch + 1,
              record.get("loss/total", float("nan")), stopper.metric, valid[stopper.metric],
-             stopper.best_value, stopper.best_epoch, seconds)
+             stopper.best_value, stopper.best_epoch + 1, seconds)
     progress.epoch += 1
     progress.step_in_epoch = progress.epoch_steps = 0
     progress.epoch_sums, progress.epoch_seconds, progress.epoch_compile_seconds = {}, 0.0, 0.0
@@ -275,21 +268,6 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
                     metric=stopper.metric)
 
 
-def best_of_test_epochs(history: list[Mapping[str, Any]], names: list[str]) -> dict[str, Any]:
-    """The best test value of each metric over the epochs that logged one, and its epoch
-    ({} when no epoch did, i.e. `eval.test_every_epoch` was off).
-
-    This is how the released code reports results (optimistic: it selects on test); it is
-    kept apart from `results["test"]`, which is scored once at the best validation epoch.
-    """
-    logged = [r for r in history if f"{TEST_EPOCH_PREFIX}{names[0]}" in r]
-    best = {}
-    for name in names if logged else ():
-        record = max(logged, key=lambda r: r[f"{TEST_EPOCH_PREFIX}{name}"])
-        best[name] = {"value": record[f"{TEST_EPOCH_PREFIX}{name}"], "epoch": record["epoch"]}
-    return best
-
-
 def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStopping,
             teacher_stats: Mapping[str, Any]) -> dict[str, Any]:
     """Scores the test split once with the best validation parameters; writes results.json."""
@@ -297,8 +275,7 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
     test, test_ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh,
                                 return_ranks=True)
     experiment = run.experiment
-    ks = tuple(run.config.eval.ks)
-    names = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in ks]
+    names = metric_names(run.config.eval.ks)
     results = {
             "config": json_config(run.config),
             "best_epoch": int(summary["epoch"]),
@@ -324,20 +301,18 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
                     "compile_seconds": run.compile_seconds(progress),
                     "total_seconds": progress.seconds + time.perf_counter() - run.started,
             },
-            "versions": library_versions(),
+            "versions": run_versions(),
     }
-    best_of_test = best_of_test_epochs(progress.history, names)
-    if best_of_test:
-        results["best_of_test_epochs"] = best_of_test
+    for evaluator in run.evaluators:
+        results.update(evaluator.summary(progress.history))
     if run.primary:
         # Per-case ranks first: results.json marks the run finished.
-        atomic_save_npy(os.path.join(run.workdir, TEST_RANKS_FILE), test_ranks)
+        save_npy(os.path.join(run.workdir, TEST_RANKS_FILE), test_ranks)
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
-        with open(os.path.join(run.workdir, RESULTS_TABLE_FILE), "w", encoding="utf-8") as f:
-            f.write(results_table(results))
+        write_text(os.path.join(run.workdir, RESULTS_TABLE_FILE), results_table(results))
         plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE),
                     metric=stopper.metric)
     run.writer.write(int(state.step), "test", {f"test/{k}": v for k, v in test.items()})
-    log.info("test at best epoch %d: %s", results["best_epoch"],
+    log.info("test at best epoch %d: %s", results["best_epoch"] + 1,
              ", ".join(f"{k} {v:.4f}" for k, v in results["test"].items()))
     return results

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import tensorboardX
 
+from corrkd_jax.io import write_text
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -64,13 +66,9 @@ class MetricWriter:
         self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tb"))
 
     def _truncate(self, keep) -> None:
-        """Rewrites metrics.jsonl keeping the records `keep` accepts (temp file + os.replace)."""
+        """Rewrites metrics.jsonl (atomically) keeping the records `keep` accepts."""
         kept = [record for record in read_records(self.path) if keep(record)]
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            for record in kept:
-                f.write(json.dumps(record) + "\n")
-        os.replace(tmp, self.path)
+        write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 
     def write(self, step: int, kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Logs one record `{"step", "kind", **values}` (values: scalars) and returns it."""

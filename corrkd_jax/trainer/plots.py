@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from corrkd_jax.io import save_figure
+
 
 def plot_curves(epochs: Sequence[dict[str, Any]], path: str, *, metric: str) -> None:
-    """Writes a two-panel PNG (atomically: temp file + os.replace).
+    """Writes a two-panel PNG (atomically).
 
     Args:
         epochs: one dict per epoch with `epoch`, loss means `loss/<term>` and validation
@@ -38,6 +39,4 @@ def plot_curves(epochs: Sequence[dict[str, Any]], path: str, *, metric: str) -> 
     metric_ax.set_xlabel("epoch")
     metric_ax.set_ylabel(f"validation {metric}")
     figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp)
-    os.replace(tmp, path)
+    save_figure(figure, path)

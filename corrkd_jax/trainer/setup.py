@@ -2,44 +2,28 @@
 
 Shared by `corrkd_jax.train` and `corrkd_jax.recommend`, so inference rebuilds exactly the
 model that was trained. Relative paths in configs (`data.root`, `data.cache_dir`,
-`features.out_dir`, `features.cache_dir`) are resolved against the repository root (the
-folder holding `pyproject.toml` above the package), or the current directory when the
-package is installed elsewhere; `builtin:...` roots are left alone.
+`features.out_dir`, `features.cache_dir`) follow `corrkd_jax.paths.resolve_path`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 from typing import Any
 
 import ml_collections
 import numpy as np
 
 from corrkd_jax.data import Examples, InteractionData, Split, load_dataset, make_split
+from corrkd_jax.metrics import metric_names
 from corrkd_jax.models import BACKBONES, build_model
+from corrkd_jax.paths import repo_root, resolve_path
 from corrkd_jax.variants import VariantSpec, get_variant
 
 REQUIRED_FIELDS = (
         "seed", "batch_size", "num_epochs", "data.root", "data.protocol", "model.backbone",
         "model.variant",
 )
-
-
-def repo_root() -> str:
-    """The repository checkout holding the package, else the current directory."""
-    candidate = pathlib.Path(__file__).resolve().parents[2]  # trainer -> corrkd_jax -> root
-    if (candidate / "pyproject.toml").exists():
-        return str(candidate)
-    return os.getcwd()
-
-
-def resolve_path(path: str) -> str:
-    """Absolute form of a config path ("" and `builtin:` names are returned unchanged)."""
-    if not path or path.startswith("builtin:") or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(repo_root(), os.path.expanduser(path)))
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -51,15 +35,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                 raise ValueError(f"training config lacks the required field {dotted!r}")
             node = node[part]
     for name in ("batch_size", "eval_batch_size", "num_epochs"):
-        if int(config.get(name, 1)) < 1:
-            raise ValueError(f"config.{name}={config.get(name)} must be >= 1")
+        if int(config[name]) < 1:
+            raise ValueError(f"config.{name}={config[name]} must be >= 1")
     get_variant(config.model.variant)
-    if "eval" in config:
-        ks = tuple(int(k) for k in config.eval.get("ks", (5, 10, 20)))
-        names = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in ks]
-        if config.eval.get("metric", "NDCG@10") not in names:
-            raise ValueError(f"eval.metric={config.eval.metric!r} is not computed; choose one "
-                             f"of {names} (cut-offs from eval.ks)")
+    names = metric_names(config.eval.ks)
+    if config.eval.metric not in names:
+        raise ValueError(f"eval.metric={config.eval.metric!r} is not computed; choose one "
+                         f"of {names} (cut-offs from eval.ks)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,19 +63,15 @@ class Experiment:
 def load_data(config: ml_collections.ConfigDict) -> InteractionData:
     """The dataset of `config.data` (processed-data cache included)."""
     data_config = config.data
-    cache_dir = resolve_path(data_config.get("cache_dir", "")) or None
-    return load_dataset(resolve_path(data_config.root), format=data_config.get("format", "auto"),
-                        min_core=int(data_config.get("min_core", 0)), cache_dir=cache_dir)
+    cache_dir = resolve_path(data_config.cache_dir) or None
+    return load_dataset(resolve_path(data_config.root), format=data_config.format,
+                        min_core=int(data_config.min_core), cache_dir=cache_dir)
 
 
 def split_data(config: ml_collections.ConfigDict, data: InteractionData) -> Split:
     """The train/valid/test split of `config.data.protocol`; errors on an empty part."""
     data_config = config.data
-    kwargs = {}
-    for name in ("valid_fraction", "test_fraction"):
-        if name in data_config:
-            kwargs[name] = float(data_config[name])
-    train_on = str(data_config.get("train_on", "prefixes"))
+    train_on = data_config.train_on
     backbone = BACKBONES.get(config.model.backbone)  # an unknown name fails in build_model
     if train_on == "sequences" and backbone is not None and not backbone.per_position:
         raise ValueError(
@@ -101,7 +79,8 @@ def split_data(config: ml_collections.ConfigDict, data: InteractionData) -> Spli
                 f"(sasrec, gru4rec); model.backbone={config.model.backbone!r} builds its graph "
                 f"per prefix: use data.train_on='prefixes'")
     split = make_split(data, data_config.protocol, max_len=int(data_config.max_len),
-                       train_on=train_on, **kwargs)
+                       valid_fraction=float(data_config.valid_fraction),
+                       test_fraction=float(data_config.test_fraction), train_on=train_on)
     for part in ("train", "valid", "test"):
         examples: Examples = getattr(split, part)
         if len(examples.targets) == 0:
@@ -119,7 +98,7 @@ def features_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
                 f"{config.data.root!r} name different datasets; the stage-1 features must be "
                 f"computed on the training dataset")
     for name in ("out_dir", "cache_dir"):
-        features[name] = resolve_path(features.get(name, ""))
+        features[name] = resolve_path(features[name])
     return features
 
 
@@ -144,7 +123,7 @@ def load_features(
     for view in list(features.views):
         if view not in views:
             del features.views[view]
-    reduced = ensure_features(features, data.items, progress=bool(config.get("progress", True)))
+    reduced = ensure_features(features, data.items, progress=bool(config.progress))
     return {view: reduced[view] for view in views}
 
 

@@ -1,4 +1,5 @@
-"""Data parallelism: one mesh axis "data" over every device; batches split, state replicated."""
+"""Data parallelism over the mesh of `corrkd_jax.mesh`: multi-process start-up, batch-size
+checks, batches split over "data", state replicated."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
+
+from corrkd_jax.mesh import batch_sharding, make_mesh, replicated
+
+__all__ = ["batch_sharding", "check_batch_size", "make_mesh", "maybe_initialize_distributed",
+           "multi_process_environment", "replicate", "replicated", "shard_batch"]
 
 # Set by the usual launchers (SLURM, Open MPI) to the number of processes of the job.
 _PROCESS_COUNT_ENV = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
@@ -31,22 +36,6 @@ def maybe_initialize_distributed() -> bool:
         return False
     jax.distributed.initialize()
     return True
-
-
-def make_mesh() -> Mesh:
-    """A 1-D mesh ("data",) over all devices, Auto axes (plain gathers on sharded ids work)."""
-    return jax.make_mesh((jax.device_count(),), ("data",),
-                         axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-    """Sharding of state, teacher and scalars: a full copy on every device."""
-    return NamedSharding(mesh, P())
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Sharding of batch arrays: the leading (batch) axis split over "data"."""
-    return NamedSharding(mesh, P("data"))
 
 
 def check_batch_size(batch_size: int, name: str = "batch_size") -> None:

@@ -274,7 +274,7 @@ class CompiledPerShape:
     """
 
     def __init__(self, jitted: Callable[..., Any], batch_index: int = 1):
-        self._jitted = jitted
+        self.jitted = jitted  # the jax.jit function (lower/compile it yourself, e.g. to time)
         self._batch_index = batch_index
         self._compiled: dict[tuple, Any] = {}
         self.compile_seconds = 0.0
@@ -285,7 +285,7 @@ class CompiledPerShape:
         compiled = self._compiled.get(key)
         if compiled is None:
             start = time.perf_counter()
-            compiled = self._jitted.lower(*args).compile()
+            compiled = self.jitted.lower(*args).compile()
             self.compile_seconds += time.perf_counter() - start
             self._compiled[key] = compiled
         return compiled(*args)

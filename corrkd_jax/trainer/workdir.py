@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 
 from corrkd_jax.data import InteractionData
+from corrkd_jax.io import library_versions, write_json
+from corrkd_jax.trainer.migrate import migrate_config
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -31,19 +30,8 @@ RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_ste
                      "data.num_threads", "data.prefetch", "features.progress",
                      # speed settings that leave the results unchanged (benchmarks/perf)
                      "kd.pack_pairs", "kd.pair_growth", "kd.pair_chunk", "eval.item_chunk",
-                     # extra test scoring that is logged but never used for selection
-                     "eval.test_every_epoch")
-# Fields added after runs existed: a saved config without them ran with these values.
-ADDED_FIELDS = {"kd.pair_dtype": "float32", "num_negatives": 0,
-                "model.session_graph.attention_dropout": 0.0,
-                # The backbone options of issue 14, at the behaviour before they existed.
-                "data.train_on": "prefixes", "model.sasrec.norm": "pre",
-                "model.sasrec.layer_norm_eps": 1e-6, "model.sasrec.ffn_ratio": 1,
-                "model.sasrec.activation": "gelu_tanh", "model.sasrec.init_std": 0.0,
-                "model.sasrec.broadcast_attention_dropout": True,
-                "model.sasrec.positions": "from_end", "model.gru4rec.output_proj": False}
-
-
+                     # per-epoch extras: logged, never used for selection
+                     "eval.per_epoch")
 def json_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The config as plain JSON data (references resolved, tuples as lists)."""
     return json.loads(config.to_json_best_effort(sort_keys=True))
@@ -59,23 +47,6 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def write_json(path: str, payload: Any) -> None:
-    """Writes JSON atomically (temp file + os.replace)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def atomic_save_npy(path: str, array: Any) -> None:
-    """Saves a .npy file atomically (temp file + os.replace)."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, np.asarray(array))
-    os.replace(tmp, path)
-
-
 def check_or_write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Writes `workdir/config.json`, or checks it against `config` when resuming.
 
@@ -87,10 +58,10 @@ def check_or_write_config(config: ml_collections.ConfigDict, workdir: str) -> No
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
-        old, new = _flatten(saved), _flatten(current)
+        old, new = _flatten(migrate_config(saved)), _flatten(current)
         differ = sorted(
                 key for key in set(old) | set(new)
-                if old.get(key, ADDED_FIELDS.get(key)) != new.get(key)
+                if old.get(key) != new.get(key)
                 and not any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES))
         if differ:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differ[:10])
@@ -125,18 +96,10 @@ def check_or_write_dataset(data: InteractionData, workdir: str) -> None:
         write_json(path, current)
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of Python, the platform and the libraries the numbers depend on."""
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy",
-                    "transformers", "ml-collections"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    versions["devices"] = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
-    versions["processes"] = str(jax.process_count())
-    return versions
+def run_versions() -> dict[str, str]:
+    """`corrkd_jax.io.library_versions()` plus the devices and processes of this run."""
+    return {**library_versions(), "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+            "processes": str(jax.process_count())}
 
 
 def results_table(results: Mapping[str, Any]) -> str:

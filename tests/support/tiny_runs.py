@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 
 from corrkd_jax.trainer.config_files import load_config_file
-from corrkd_jax.trainer.setup import repo_root
+from corrkd_jax.paths import repo_root
 
 
 def write_tiny_dataset(folder: str, *, num_users: int = 150, max_items_per_user: int = 12,
@@ -48,7 +48,7 @@ def tiny_config(data_root: str, encoder_dir: str, cache_dir: str) -> ml_collecti
 
     Args:
         data_root: an S3-Rec folder (e.g. from `write_tiny_dataset`).
-        encoder_dir: a tiny text encoder folder (`corrkd_jax.features.testing`).
+        encoder_dir: a tiny text encoder folder (`support.tiny_encoders`).
         cache_dir: processed-data and features cache root (keeps tests out of ~/.cache).
     """
     config = load_config_file(os.path.join(repo_root(), "configs", "default.py"))
