@@ -1,7 +1,7 @@
 """The cells of the Beauty reproduction study (issue 7), as data.
 
 A cell is one training run: backbone x variant x seed x protocol (+ optional config
-overrides). Each finished cell's `results.json` lives at `results/beauty/<cell name>/`.
+overrides). Each finished cell's `results.json` lives at `results/beauty/capped10/<cell name>/`.
 The order of `CELLS` is the order `run.py` works in: seed 0 of every main cell first, then
 the ablations and the ratio-protocol runs, then seeds 1 and 2, so a partial study is
 already a complete single-seed comparison.
@@ -46,7 +46,7 @@ class Cell:
 
     @property
     def name(self) -> str:
-        """Folder name under results/beauty/ and runs/reproduce/."""
+        """Folder name under results/beauty/capped10/ and runs/reproduce/."""
         tag = f"-{self.tag}" if self.tag else ""
         return f"{self.protocol}/{self.backbone}/{self.variant}{tag}/seed{self.seed}"
 
