@@ -137,8 +137,8 @@ def main() -> None:
     runs = []
     for n in args.sizes:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.teacher.bench_codebook", "--worker", str(n), "--repeats", str(args.repeats),
-             "--seed", str(args.seed)],
+            [sys.executable, "-m", "benchmarks.teacher.bench_codebook", "--worker", str(n),
+             "--repeats", str(args.repeats), "--seed", str(args.seed)],
             capture_output=True, text=True, check=False, cwd=REPO,
         )
         if proc.returncode != 0:
