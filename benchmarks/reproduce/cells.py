@@ -10,7 +10,8 @@ already a complete single-seed comparison.
 from __future__ import annotations
 
 import dataclasses
-import sys
+
+from benchmarks.runner import train_command
 
 CONFIG_FILE = "configs/beauty.py"
 MAIN_BACKBONES = ("sasrec", "session_graph")
@@ -52,16 +53,10 @@ class Cell:
 
     def command(self, workdir: str) -> list[str]:
         """The training command line of this cell (run from the repo root)."""
-        return [
-            sys.executable, "-m", "corrkd_jax.train",
-            "--config", f"{CONFIG_FILE}:{self.backbone},{self.variant}",
-            "--workdir", workdir,
-            f"--config.seed={self.seed}",
-            f"--config.data.protocol={self.protocol}",
-            "--config.progress=False",
-            *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
-            *self.overrides,
-        ]
+        return train_command(f"{CONFIG_FILE}:{self.backbone},{self.variant}", workdir,
+                             self.seed, f"--config.data.protocol={self.protocol}",
+                             *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
+                             *self.overrides)
 
 
 def all_cells() -> list[Cell]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 
+from benchmarks.runner import train_command
 from benchmarks.study import search
 
 DATASETS = {"beauty": "configs/beauty.py", "sports": "configs/sports.py",
@@ -59,15 +59,9 @@ class Cell:
 
     def command(self, workdir: str) -> list[str]:
         """The training command line (run from the repo root); no epoch cap."""
-        return [
-            sys.executable, "-m", "corrkd_jax.train",
-            "--config", f"{DATASETS[self.dataset]}:{self.backbone},{self.trained_variant}",
-            "--workdir", workdir,
-            f"--config.seed={self.seed}",
-            f"--config.data.protocol={PROTOCOL}",
-            "--config.progress=False",
-            *self.overrides,
-        ]
+        return train_command(f"{DATASETS[self.dataset]}:{self.backbone},{self.trained_variant}",
+                             workdir, self.seed, f"--config.data.protocol={PROTOCOL}",
+                             *self.overrides)
 
 
 def selection_path(results_root: str) -> str:
