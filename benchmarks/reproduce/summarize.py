@@ -155,7 +155,7 @@ EXTRA = os.path.join(RESULTS, "extra")  # runs outside the grid (e.g. a longer b
 
 
 def extra_runs() -> list[tuple[str, list[dict]]]:
-    """(label, epoch records) of every `results/beauty/extra/<label>/metrics.jsonl`."""
+    """(label, epoch records) of every `results/beauty/capped10/extra/<label>/metrics.jsonl`."""
     return [(os.path.relpath(root, EXTRA), load_dir.epoch_records(root))
             for root, _, files in sorted(os.walk(EXTRA)) if "metrics.jsonl" in files]
 

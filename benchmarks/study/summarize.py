@@ -29,7 +29,7 @@ from benchmarks.study.report import splice, write_tables
 PAPER_HR_GAIN = 6.8  # the paper's claim: KDSR +6.8% average HR over the best baseline
 BOOTSTRAP_SEED = 0
 TITLES = {
-    "study_verdict": "Verdict against the paper's +6.8% HR",
+    "study_verdict": f"Verdict against the paper's +{PAPER_HR_GAIN:g}% HR",
     "study_gain": "Gain of each KD variant over the better baseline (points; CI: paired "
                   "bootstrap over test users)",
     "study_main": "Main table (leave-one-out, test, %, mean ± std over seeds)",
@@ -89,16 +89,15 @@ def gains(root: str, groups: dict) -> list[dict]:
 
 
 def bootstrap(root: str, runs, base_runs, seeds) -> dict | None:
-    """The paired bootstrap from both runs' per-user ranks (None if a seed lacks them)."""
-    pairs = [(load.test_ranks(folder(root, c)), load.test_ranks(folder(root, b)))
-             for c, b in zip(sorted((c for c, _ in runs if c.seed in seeds),
-                                    key=lambda c: c.seed),
-                             sorted((c for c, _ in base_runs if c.seed in seeds),
-                                    key=lambda c: c.seed))]
-    if any(a is None or b is None for a, b in pairs):
+    """The paired bootstrap from both runs' per-user ranks, row i of both from the same seed
+    (None if a seed lacks them)."""
+    mine, theirs = ({c.seed: load.test_ranks(folder(root, c)) for c, _ in rs if c.seed in seeds}
+                    for rs in (runs, base_runs))
+    if any(r is None for r in (*mine.values(), *theirs.values())):
         return None
-    return stats.paired_bootstrap(np.stack([a for a, _ in pairs]),
-                                  np.stack([b for _, b in pairs]), seed=BOOTSTRAP_SEED)
+    return stats.paired_bootstrap(np.stack([mine[s] for s in sorted(seeds)]),
+                                  np.stack([theirs[s] for s in sorted(seeds)]),
+                                  seed=BOOTSTRAP_SEED)
 
 
 def search_points(root: str) -> tuple[list[dict], str | None]:
