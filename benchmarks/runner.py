@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -30,6 +31,12 @@ class Cell(Protocol):
     def name(self) -> str: ...
 
     def command(self, workdir: str) -> list[str]: ...
+
+
+def train_command(config: str, workdir: str, seed: int, *flags: str) -> list[str]:
+    """The trainer's command line for one cell (run from the repo root, no progress bars)."""
+    return [sys.executable, "-m", "corrkd_jax.train", "--config", config, "--workdir", workdir,
+            f"--config.seed={seed}", "--config.progress=False", *flags]
 
 
 def _log(message: str) -> None:

@@ -1,22 +1,21 @@
 """The Beauty study's runner and report (`benchmarks/reproduce/`).
 
-Reads the committed `results/beauty/**` (no training): the tables in RESULTS.md must be the ones
-`summarize.py` builds from the committed results, so the report cannot drift from the data.
+Reads the committed `results/beauty/capped10/**` (no training): the tables in RESULTS.md must be
+the ones `summarize.py` builds from the committed results, so the report cannot drift from the data.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks", "reproduce"))
+from benchmarks.reproduce import cells as study
+from benchmarks.reproduce import summarize
+from benchmarks.study.report import splice
 
-import cells as study  # noqa: E402
-import summarize  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BLOCK = re.compile(r"<!-- summarize:(\w+) -->\n(.*?)\n<!-- /summarize:\1 -->", re.S)
 
@@ -41,7 +40,8 @@ def test_cells_are_unique_and_ordered_seed_zero_first():
 
 def test_report_tables_match_the_committed_results():
     with open(os.path.join(ROOT, "RESULTS.md"), encoding="utf-8") as f:
-        blocks = dict(BLOCK.findall(f.read()))
+        blocks = {name: text for name, text in BLOCK.findall(f.read())
+                  if not name.startswith("study_")}  # the full study's: tests/test_study.py
     assert {"main", "improvement", "ablations", "ratio", "agreement"} <= set(blocks)
     cwd = os.getcwd()
     os.chdir(ROOT)  # the study's paths are relative to the repository root
@@ -57,21 +57,20 @@ def test_report_tables_match_the_committed_results():
 def test_splice_replaces_marked_blocks_and_refuses_broken_markers(tmp_path):
     path = tmp_path / "report.md"
     path.write_text("intro\n<!-- summarize:main -->\nold\n<!-- /summarize:main -->\nend\n")
-    assert summarize.splice(str(path), {"main": ["| a |", "| b |"], "other": ["x"]}) == ["main"]
+    assert splice(str(path), {"main": ["| a |", "| b |"], "other": ["x"]}) == ["main"]
     assert path.read_text() == ("intro\n<!-- summarize:main -->\n| a |\n| b |\n"
                                 "<!-- /summarize:main -->\nend\n")
     broken = "<!-- /summarize:main -->\n<!-- summarize:main -->\n"
     path.write_text(broken)
     with pytest.raises(ValueError, match="main"):
-        summarize.splice(str(path), {"main": ["y"]})
+        splice(str(path), {"main": ["y"]})
     assert path.read_text() == broken  # nothing written half-way
 
 
 def test_teacher_signal_auc_and_tie_broken_ranks_match_brute_force():
     import numpy as np
 
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import teacher_signal
+    from benchmarks.reproduce import teacher_signal
 
     rng = np.random.default_rng(0)
     positive, negative = rng.integers(0, 6, 300) * 0.5, rng.integers(0, 7, 400) * 0.5

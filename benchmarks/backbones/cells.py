@@ -16,7 +16,8 @@ Order (what `run.py` does first): seed 0 of the three final runs, then the grid,
 from __future__ import annotations
 
 import dataclasses
-import sys
+
+from benchmarks.runner import train_command
 
 SEEDS = (0, 1, 2)
 FINAL = {
@@ -55,9 +56,7 @@ class Cell:
         return f"{self.run}/seed{self.seed}"
 
     def command(self, workdir: str) -> list[str]:
-        return [sys.executable, "-m", "corrkd_jax.train", "--config", self.config,
-                "--workdir", workdir, f"--config.seed={self.seed}", "--config.progress=False",
-                *self.overrides]
+        return train_command(self.config, workdir, self.seed, *self.overrides)
 
 
 def all_cells() -> list[Cell]:

@@ -5,7 +5,7 @@ For `--num_queries` random items, lists the `--k` nearest items by cosine of the
 disk and a PCA reduction of the same raw features, the mean/std of the cosine of random item
 pairs and the top-10 neighbour overlap with the raw features. Writes <out>.md and <out>.json.
 
-    python benchmarks/features/neighbours.py --features .cache/features/beauty_minilm \\
+    python -m benchmarks.features.neighbours --features .cache/features/beauty_minilm \\
         --out benchmarks/features/beauty_neighbours
 """
 

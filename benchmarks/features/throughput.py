@@ -4,7 +4,7 @@ Compares batch sizes and length bucketing (sorted + a few padded lengths vs. one
 length = max_length) for a text encoder, timing a warm pass (compile excluded) and the first
 pass (compile included). Writes <out>.json and <out>.md.
 
-    python benchmarks/features/throughput.py --num_items 2048 --out benchmarks/features/cpu
+    python -m benchmarks.features.throughput --num_items 2048 --out benchmarks/features/cpu
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ compilation):
 
 Also reports XLA's compiled temporary memory of each. Writes `results.json` / `results.md`.
 
-    python benchmarks/losses/bench_losses.py [--kinds cos dot euc man] [--repeats 3]
+    python -m benchmarks.losses.bench_losses [--kinds cos dot euc man] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.machine import machine_info
 from corrkd_jax.losses import (
     correlation_code_loss,
     holistic_correlation_loss,
@@ -40,8 +40,6 @@ from corrkd_jax.losses import (
 from corrkd_jax.teacher import build_teacher, teacher_signals
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmarks/machine.py
-from machine import machine_info  # noqa: E402
 VIEWS = ("title", "attr")
 LAMBDA_HOL, LAMBDA_CODE, TAU = 4.0, 0.5, 1.5
 

@@ -13,7 +13,7 @@ a synthetic batch shaped like Beauty's (B 256, d 128, K 50; history lengths unif
 - `packed, bf16 MLP`: the default with `pair_dtype = bfloat16` (changes results; an option
   for accelerators).
 
-    python benchmarks/perf/bench_code_term.py [--lengths 10 50] [--repeats 5]
+    python -m benchmarks.perf.bench_code_term [--lengths 10 50] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import argparse
 import time
 from typing import Any
 
-import common
+from benchmarks.perf import common
 
 
 def make_case(length: int, seed: int = 0) -> dict[str, Any]:

@@ -8,7 +8,7 @@ values). Compile time (one per bucket) is reported apart; the time is the median
 `--repeats` full passes after compilation. `--item-chunk` adds the chunked-scoring option
 (`eval.item_chunk`) for comparison.
 
-    python benchmarks/perf/bench_eval.py [--backbones ...] [--batch-sizes 256 1024]
+    python -m benchmarks.perf.bench_eval [--backbones ...] [--batch-sizes 256 1024]
         [--item-chunk 4096] [--repeats 3]
 
 Target (2-core CPU): <= 10 s.
@@ -20,7 +20,7 @@ import argparse
 import time
 from typing import Any
 
-import common
+from benchmarks.perf import common
 
 
 def time_eval(backbone: str, batch_size: int, item_chunk: int, repeats: int,

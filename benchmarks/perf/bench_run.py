@@ -9,7 +9,7 @@ thread, donated state, one compile per batch shape), so it cross-checks the extr
 epoch times of bench_train.py. Extra `--set` overrides go to the config, e.g.
 `--set kd.pack_pairs=False` for the dense pair layout.
 
-    python benchmarks/perf/bench_run.py [--backbone session_graph] [--set ...] [--name run]
+    python -m benchmarks.perf.bench_run [--backbone session_graph] [--set ...] [--name run]
 
 Target: peak memory of a whole Beauty KDSR run <= 4 GiB.
 """
@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Any
 
-import common
+from benchmarks.perf import common
 
 
 def run_training(backbone: str, sets: list[str], epochs: int) -> dict[str, Any]:

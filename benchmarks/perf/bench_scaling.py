@@ -13,7 +13,7 @@
    scoring all N items at once vs `eval.item_chunk` items at a time; the full Beauty test
    evaluation time is extrapolated from one batch (88 batches of 256).
 
-    python benchmarks/perf/bench_scaling.py [--parts batch length catalogue]
+    python -m benchmarks.perf.bench_scaling [--parts batch length catalogue]
         [--catalogue 12101 100000 1000000] [--negatives 8192] [--item-chunk 65536]
 """
 
@@ -27,8 +27,8 @@ import sys
 import time
 from typing import Any
 
-import common
-from profile_step import parse_sets
+from benchmarks.perf import common
+from benchmarks.perf.profile_step import parse_sets
 
 BEAUTY_TEST_BATCHES = 88  # ceil(22,363 / 256)
 
@@ -159,10 +159,11 @@ def catalogue_worker(num_items: int, variant: str, negatives: int, item_chunk: i
 def catalogue_point(num_items: int, variant: str, negatives: int, item_chunk: int,
                     repeats: int) -> dict[str, Any]:
     """catalogue_worker in a fresh subprocess (own peak RSS); its JSON result."""
-    command = [sys.executable, __file__, "--worker", str(num_items), variant,
-               "--negatives", str(negatives), "--item-chunk", str(item_chunk),
-               "--repeats", str(repeats)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    command = [sys.executable, "-m", "benchmarks.perf.bench_scaling", "--worker",
+               str(num_items), variant, "--negatives", str(negatives),
+               "--item-chunk", str(item_chunk), "--repeats", str(repeats)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True,
+                         cwd=common.REPO).stdout
     result = json.loads(out.strip().splitlines()[-1])
     print(f"N {num_items:8d} {variant:>8}: train full {result['train_full_softmax']['seconds']:.2f}"
           f" s, sampled {result['train_sampled_softmax']['seconds']:.2f} s; eval batch all "

@@ -11,7 +11,7 @@ Compilation (every batch shape the sample needs) is timed separately. `--single-
 repeats each configuration with one bucket of 50 (no length bucketing): the bucketing
 speed-up of issue 2.
 
-    python benchmarks/perf/bench_train.py [--backbones session_graph sasrec gru4rec]
+    python -m benchmarks.perf.bench_train [--backbones session_graph sasrec gru4rec]
         [--variants id_only kdsr] [--sample 60] [--repeats 3] [--single-bucket]
         [--set kd.pack_pairs=false ...] [--name train]
 
@@ -25,8 +25,8 @@ import argparse
 import gc
 from typing import Any
 
-import common
-from profile_step import parse_sets
+from benchmarks.perf import common
+from benchmarks.perf.profile_step import parse_sets
 
 
 def run_one(backbone: str, variant: str, sets: dict[str, Any], sample: int,

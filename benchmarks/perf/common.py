@@ -12,20 +12,15 @@ import functools
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_info  # noqa: F401  (re-exported)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-for _path in (REPO, REPO / "benchmarks"):  # `python benchmarks/perf/x.py` from anywhere
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-
-from machine import machine_info  # noqa: E402,F401  (re-exported; benchmarks/machine.py)
 
 
 def print_machine(info: Mapping[str, Any]) -> None:

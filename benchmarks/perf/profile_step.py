@@ -10,7 +10,7 @@ is averaged over the traced steps, and the epoch profile weights the buckets by 
 of batches in the epoch. Op times are summed over threads, so they can exceed the wall time
 when XLA runs independent ops concurrently.
 
-    python benchmarks/perf/profile_step.py [--backbones session_graph sasrec] [--steps 3]
+    python -m benchmarks.perf.profile_step [--backbones session_graph sasrec] [--steps 3]
         [--variant kdsr] [--name profile] [--set kd.pair_capacity=0 ...]
 """
 
@@ -26,7 +26,7 @@ import tempfile
 import time
 from typing import Any
 
-import common
+from benchmarks.perf import common
 
 # (component, op_name substrings), checked in order: the first match wins.
 COMPONENTS = (

@@ -1,7 +1,7 @@
 """The cells of the Beauty reproduction study (issue 7), as data.
 
 A cell is one training run: backbone x variant x seed x protocol (+ optional config
-overrides). Each finished cell's `results.json` lives at `results/beauty/<cell name>/`.
+overrides). Each finished cell's `results.json` lives at `results/beauty/capped10/<cell name>/`.
 The order of `CELLS` is the order `run.py` works in: seed 0 of every main cell first, then
 the ablations and the ratio-protocol runs, then seeds 1 and 2, so a partial study is
 already a complete single-seed comparison.
@@ -10,7 +10,8 @@ already a complete single-seed comparison.
 from __future__ import annotations
 
 import dataclasses
-import sys
+
+from benchmarks.runner import train_command
 
 CONFIG_FILE = "configs/beauty.py"
 MAIN_BACKBONES = ("sasrec", "session_graph")
@@ -46,22 +47,16 @@ class Cell:
 
     @property
     def name(self) -> str:
-        """Folder name under results/beauty/ and runs/reproduce/."""
+        """Folder name under results/beauty/capped10/ and runs/reproduce/."""
         tag = f"-{self.tag}" if self.tag else ""
         return f"{self.protocol}/{self.backbone}/{self.variant}{tag}/seed{self.seed}"
 
     def command(self, workdir: str) -> list[str]:
         """The training command line of this cell (run from the repo root)."""
-        return [
-            sys.executable, "-m", "corrkd_jax.train",
-            "--config", f"{CONFIG_FILE}:{self.backbone},{self.variant}",
-            "--workdir", workdir,
-            f"--config.seed={self.seed}",
-            f"--config.data.protocol={self.protocol}",
-            "--config.progress=False",
-            *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
-            *self.overrides,
-        ]
+        return train_command(f"{CONFIG_FILE}:{self.backbone},{self.variant}", workdir,
+                             self.seed, f"--config.data.protocol={self.protocol}",
+                             *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
+                             *self.overrides)
 
 
 def all_cells() -> list[Cell]:

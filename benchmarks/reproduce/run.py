@@ -1,33 +1,27 @@
-"""Runs every cell of the Beauty reproduction study; resumable, skips finished cells.
+"""Runs every cell of the capped Beauty reproduction study; resumable, skips finished cells.
 
-    python benchmarks/reproduce/run.py                 # everything still missing, in order
-    python benchmarks/reproduce/run.py --list          # cells and whether they are done
-    python benchmarks/reproduce/run.py --only sasrec   # cells whose name contains a string
+    python -m benchmarks.reproduce.run                 # everything still missing, in order
+    python -m benchmarks.reproduce.run --list          # cells and whether they are done
+    python -m benchmarks.reproduce.run --only sasrec   # cells whose name contains a string
 
-A cell is finished when `results/beauty/<cell>/results.json` exists. A cell interrupted half
-way resumes from its checkpoint in `runs/reproduce/<cell>` (the trainer resumes a workdir).
-Each finished cell also keeps its `metrics.jsonl` and `curves.png` beside `results.json`, and
-its console log under `runs/reproduce/<cell>/train.log`.
+This is the first study (issue 7, 10-epoch cap, an older config); its results live under
+`results/beauty/capped10/` so they never mix with the full study (`benchmarks/study/`).
+A cell is finished when `results/beauty/capped10/<cell>/results.json` exists and it ran its
+budget; training, resuming, locking and copying are `benchmarks/runner.py`'s
+(workdirs: `runs/reproduce/<cell>`).
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import shutil
-import subprocess
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cells import EPOCH_CAP, Cell, all_cells  # noqa: E402
+from benchmarks.reproduce.cells import EPOCH_CAP, Cell, all_cells
+from benchmarks.runner import REPO, results_path, run_cells
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RESULTS = os.path.join(REPO, "results", "beauty")
+RESULTS = os.path.join(REPO, "results", "beauty", "capped10")
 RUNS = os.path.join(REPO, "runs", "reproduce")
-KEPT_FILES = ("results.json", "metrics.jsonl", "curves.png")
 
 
 def results_dir(cell: Cell) -> str:
@@ -37,7 +31,7 @@ def results_dir(cell: Cell) -> str:
 def is_done(cell: Cell) -> bool:
     """results.json exists and the run ended by early stopping or at the current EPOCH_CAP
     (raising the cap reruns a capped cell, which resumes from its last checkpoint)."""
-    path = os.path.join(results_dir(cell), "results.json")
+    path = results_path(RESULTS, cell)
     if not os.path.isfile(path):
         return False
     with open(path) as f:
@@ -46,48 +40,6 @@ def is_done(cell: Cell) -> bool:
         return True  # early stopping ended it: more epochs would not change it
     budget = EPOCH_CAP if EPOCH_CAP is not None else results["config"]["num_epochs"]
     return results["epochs_trained"] >= budget
-
-
-def run_cell(cell: Cell) -> None:
-    """Trains one cell (resuming its workdir) and copies its outputs into results/.
-
-    A cell that another `run.py` process is training (its lock is held) is skipped, so two
-    workers can share one study (e.g. `--only sasrec` beside the default order)."""
-    workdir = os.path.join(RUNS, cell.name)
-    os.makedirs(workdir, exist_ok=True)
-    lock = open(os.path.join(workdir, "run.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"[{time.strftime('%H:%M:%S')}] {cell.name}: another worker runs it, skipped",
-              flush=True)
-        lock.close()
-        return
-    try:
-        _train_and_copy(cell, workdir)
-    finally:
-        lock.close()  # releases the lock
-
-
-def _train_and_copy(cell: Cell, workdir: str) -> None:
-    command = cell.command(workdir)
-    print(f"[{time.strftime('%H:%M:%S')}] {cell.name}: {' '.join(command)}", flush=True)
-    start = time.time()
-    with open(os.path.join(workdir, "train.log"), "a") as log:
-        code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    if code != 0:
-        raise SystemExit(f"{cell.name} failed with exit code {code}; see {workdir}/train.log")
-    # Copy into a temporary folder first so a half-copied cell never counts as finished.
-    target = results_dir(cell)
-    staging = target + ".partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    for name in KEPT_FILES:
-        shutil.copy2(os.path.join(workdir, name), os.path.join(staging, name))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    print(f"[{time.strftime('%H:%M:%S')}] {cell.name}: done in {time.time() - start:.0f} s",
-          flush=True)
 
 
 def main() -> None:
@@ -101,9 +53,7 @@ def main() -> None:
         for cell in cells:
             print(f"{'done' if is_done(cell) else 'todo'}  {cell.group:13s} {cell.name}")
         return
-    for cell in cells:
-        if not is_done(cell):
-            run_cell(cell)
+    run_cells(cells, RESULTS, RUNS, is_done=is_done)
 
 
 if __name__ == "__main__":

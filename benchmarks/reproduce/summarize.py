@@ -1,12 +1,14 @@
-"""Tables and plots of the Beauty reproduction study from `results/beauty/**/results.json`.
+"""Tables and plots of the capped Beauty study from `results/beauty/capped10/**/results.json`.
 
-    python benchmarks/reproduce/summarize.py
+    python -m benchmarks.reproduce.summarize
 
-Writes `results/beauty/tables.md` (main table mean +- std over seeds, relative improvement
-of kdsr over the better of id_only and feature_init, ablations, ratio protocol, the
-autoencoder investigation, wall times), `results/beauty/summary.json`, and the plots
-`results/beauty/main_comparison.png` and (when the runs logged it)
-`results/beauty/agreement.png`, the teacher-student correlation agreement per epoch.
+The loading, statistics, shared tables, plots and report splicing are `benchmarks/study/`'s;
+this module keeps what only this study has (ratio protocol, investigation, extra runs).
+Writes, under `results/beauty/capped10/`: `tables.md` (main table mean +- std over seeds,
+relative improvement of kdsr over the better of id_only and feature_init, ablations, ratio
+protocol, the autoencoder investigation, wall times), `summary.json`, and the plots
+`main_comparison.png`, `valid_curves.png` and (when the runs logged it)
+`agreement.png`, the teacher-student correlation agreement per epoch.
 Cells that have not finished are left out (and listed as missing). The tables are also
 written into the `<!-- summarize:NAME -->` blocks of RESULTS.md (`--report`), so the report's
 numbers always come from the committed results.
@@ -17,33 +19,44 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cells import ABLATIONS, MAIN_BACKBONES, MAIN_VARIANTS, Cell, all_cells  # noqa: E402
-from run import RESULTS, is_done, results_dir  # noqa: E402
-
-METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR@5", "MRR@10",
-           "MRR@20")
-HR_METRICS = ("HR@5", "HR@10", "HR@20")
+from benchmarks.reproduce.cells import (  # noqa: E402
+    ABLATIONS,
+    MAIN_BACKBONES,
+    MAIN_VARIANTS,
+    Cell,
+    all_cells,
+)
+from benchmarks.reproduce.run import RESULTS, is_done, results_dir  # noqa: E402
+from benchmarks.study import load as load_dir  # noqa: E402
+from benchmarks.study.plots import plot_agreement, plot_valid_curves  # noqa: E402
+from benchmarks.study.report import splice, write_tables  # noqa: E402
+from benchmarks.study.stats import (  # noqa: E402
+    HR_METRICS,
+    METRICS,
+    mean_std,
+    per_seed_hr_difference,
+)
+from benchmarks.study.tables import (  # noqa: E402
+    agreement_table,
+    equal_budget_table,
+    metric_table,
+    timing_table,
+)
 
 
 def load(cell: Cell) -> dict:
-    with open(os.path.join(results_dir(cell), "results.json")) as f:
-        return json.load(f)
+    return load_dir.read_results(results_dir(cell))
 
 
 def epoch_records(cell: Cell) -> list[dict]:
-    path = os.path.join(results_dir(cell), "metrics.jsonl")
-    with open(path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return [r for r in records if r.get("kind") == "epoch"]
+    return load_dir.epoch_records(results_dir(cell))
 
 
 def grouped(cells: list[Cell]) -> dict[tuple, list[dict]]:
@@ -54,38 +67,6 @@ def grouped(cells: list[Cell]) -> dict[tuple, list[dict]]:
             key = (cell.protocol, cell.backbone, cell.variant + (f"-{cell.tag}" if cell.tag else ""))
             out.setdefault(key, []).append(load(cell))
     return out
-
-
-def mean_std(results: list[dict], metric: str) -> tuple[float, float]:
-    values = np.array([r["test"][metric] for r in results]) * 100
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def fmt(results: list[dict], metric: str) -> str:
-    mean, std = mean_std(results, metric)
-    return f"{mean:.2f} ± {std:.2f}" if len(results) > 1 else f"{mean:.2f}"
-
-
-def metric_table(rows: list[tuple[str, list[dict]]], metrics=METRICS) -> list[str]:
-    lines = ["| run | seeds | " + " | ".join(metrics) + " |",
-             "|---|---:|" + "---:|" * len(metrics)]
-    for label, results in rows:
-        lines.append(f"| {label} | {len(results)} | "
-                     + " | ".join(fmt(results, m) for m in metrics) + " |")
-    return lines
-
-
-def timing_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
-    lines = ["| run | best epoch | epochs trained | s/epoch (excl. compile) | total min |",
-             "|---|---|---|---:|---:|"]
-    for label, results in rows:
-        best = ", ".join(str(r["best_epoch"] + 1) for r in results)  # 1-based
-        trained = ", ".join(str(r["epochs_trained"]) for r in results)
-        per_epoch = np.mean([r["timing"]["mean_epoch_seconds_excluding_compile"]
-                             for r in results])
-        total = np.mean([r["timing"]["total_seconds"] for r in results]) / 60
-        lines.append(f"| {label} | {best} | {trained} | {per_epoch:.0f} | {total:.0f} |")
-    return lines
 
 
 RATIO_METRICS = ("HR@5", "MRR@5", "HR@20", "MRR@20")
@@ -148,15 +129,6 @@ def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
     return lines, summary
 
 
-def per_seed_hr_difference(kdsr: list[dict], baseline: list[dict]) -> list[float]:
-    """Relative difference (%) of kdsr over the baseline, mean over HR@5/10/20, per seed both
-    ran with (paired by seed: the same data order and initialisation)."""
-    base = {r["config"]["seed"]: r for r in baseline}
-    return [float(np.mean([100 * (r["test"][m] - base[r["config"]["seed"]]["test"][m])
-                           / base[r["config"]["seed"]]["test"][m] for m in HR_METRICS]))
-            for r in kdsr if r["config"]["seed"] in base]
-
-
 def plot_main(groups: dict, path: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / len(MAIN_VARIANTS)
@@ -183,15 +155,9 @@ EXTRA = os.path.join(RESULTS, "extra")  # runs outside the grid (e.g. a longer b
 
 
 def extra_runs() -> list[tuple[str, list[dict]]]:
-    """(label, epoch records) of every `results/beauty/extra/<label>/metrics.jsonl`."""
-    runs = []
-    for root, _, files in sorted(os.walk(EXTRA)):
-        if "metrics.jsonl" in files:
-            with open(os.path.join(root, "metrics.jsonl")) as f:
-                records = [json.loads(line) for line in f if line.strip()]
-            runs.append((os.path.relpath(root, EXTRA),
-                         [r for r in records if r.get("kind") == "epoch"]))
-    return runs
+    """(label, epoch records) of every `results/beauty/capped10/extra/<label>/metrics.jsonl`."""
+    return [(os.path.relpath(root, EXTRA), load_dir.epoch_records(root))
+            for root, _, files in sorted(os.walk(EXTRA)) if "metrics.jsonl" in files]
 
 
 def valid_curves(cells: list[Cell]) -> list[tuple[str, list[dict]]]:
@@ -202,105 +168,14 @@ def valid_curves(cells: list[Cell]) -> list[tuple[str, list[dict]]]:
     return curves + [(f"extra: {label}", records) for label, records in extra_runs()]
 
 
-def equal_budget_table(curves: list[tuple[str, list[dict]]], metric: str = "NDCG@10",
-                       epochs: tuple[int, ...] = (5, 10, 20)) -> list[str]:
-    """Validation metric (%) after the same number of epochs: budget-matched comparison."""
-    lines = ["| run | " + " | ".join(f"valid {metric} after {e} epochs" for e in epochs)
-             + " | best valid (epoch) |", "|---|" + "---:|" * (len(epochs) + 1)]
-    for label, records in curves:
-        values = {r["epoch"] + 1: r[f"valid/{metric}"] * 100 for r in records}
-        best = max(records, key=lambda r: r[f"valid/{metric}"])
-        lines.append(f"| {label} | " + " | ".join(
-                f"{values[e]:.2f}" if e in values else "-" for e in epochs)
-                + f" | {best[f'valid/{metric}'] * 100:.2f} ({best['epoch'] + 1}) |")
-    return lines
-
-
-def plot_valid_curves(curves: list[tuple[str, list[dict]]], path: str,
-                      metric: str = "NDCG@10") -> None:
-    backbones = sorted({label.split(": ")[-1].split("/")[0] for label, _ in curves})
-    fig, axes = plt.subplots(1, len(backbones), figsize=(6 * len(backbones), 4.5), squeeze=False)
-    for ax, backbone in zip(axes[0], backbones):
-        for label, records in curves:
-            if label.split(": ")[-1].split("/")[0] != backbone:
-                continue
-            style = ":" if label.startswith("extra") else ("-" if "kdsr" in label else "--")
-            ax.plot([r["epoch"] + 1 for r in records],
-                    [r[f"valid/{metric}"] * 100 for r in records], style, marker=".",
-                    label=label)
-        ax.set_xlabel("epochs trained")
-        ax.set_ylabel(f"valid {metric} (%)")
-        ax.set_title(f"Beauty validation {metric}: {backbone}")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def agreement_curves(cells: list[Cell]) -> list[tuple[str, str, str, list[tuple[int, float]]]]:
-    """(backbone, variant[-tag], view, [(epoch, agreement)]) of the finished seed-0
+def agreement_curves(cells: list[Cell]) -> list[tuple[str, str, list[tuple[int, float]]]]:
+    """("backbone / variant[-tag]", view, [(epoch, agreement)]) of the finished seed-0
     leave-one-out cells that logged 'agreement/<view>' in their epoch records."""
-    curves = []
-    for cell in cells:
-        if not (is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"):
-            continue
-        records = epoch_records(cell)
-        variant = cell.variant + (f"-{cell.tag}" if cell.tag else "")
-        for key in sorted({k for r in records for k in r if k.startswith("agreement/")}):
-            points = [(r["epoch"], r[key]) for r in records if key in r]
-            curves.append((cell.backbone, variant, key.split("/", 1)[1], points))
-    return curves
-
-
-def plot_agreement(curves: list[tuple[str, str, str, list[tuple[int, float]]]],
-                   path: str) -> bool:
-    """Teacher-student agreement per epoch (`agreement_curves`)."""
-    if not curves:
-        return False
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for backbone, variant, view, points in curves:
-        epochs, values = zip(*points)
-        style = "-" if "kdsr" in variant else "--"
-        ax.plot(epochs, values, style, marker=".", label=f"{backbone}/{variant} {view}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("Pearson(teacher corr, student table corr)")
-    ax.set_title("Modality forgetting: agreement of the view tables with the teacher")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
-def agreement_table(curves: list[tuple[str, str, str, list[tuple[int, float]]]]) -> list[str]:
-    """First and last logged teacher-student agreement per run and view."""
-    lines = ["| run | view | after epoch 1 | at the end (epoch) |", "|---|---|---:|---:|"]
-    for backbone, variant, view, points in curves:
-        lines.append(f"| {backbone} / {variant} | {view} | {points[0][1]:.3f} | "
-                     f"{points[-1][1]:.3f} ({points[-1][0] + 1}) |")
-    return lines
-
-
-def splice(path: str, sections: dict[str, list[str]]) -> list[str]:
-    """Replaces the text between `<!-- summarize:NAME -->` and `<!-- /summarize:NAME -->` in
-    `path` with section NAME, so the hand-written report always shows the current tables.
-    Returns the names it replaced; the file is rewritten only if every marker pair is intact."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    replaced = []
-    for name, body in sections.items():
-        start, end = f"<!-- summarize:{name} -->", f"<!-- /summarize:{name} -->"
-        if start not in text:
-            continue
-        if text.count(start) != 1 or text.count(end) != 1 or text.index(end) < text.index(start):
-            raise ValueError(f"{path}: the markers of section {name!r} are not one ordered pair")
-        head, rest = text.split(start)
-        _, tail = rest.split(end)
-        text = head + start + "\n" + "\n".join(body) + "\n" + end + tail
-        replaced.append(name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return replaced
+    return [(f"{cell.backbone} / {cell.variant}{'-' + cell.tag if cell.tag else ''}", view,
+             points)
+            for cell in cells
+            if is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"
+            for view, points in load_dir.agreement_points(epoch_records(cell)).items()]
 
 
 def build_sections(cells: list[Cell], groups: dict, curves: list | None = None,
@@ -371,15 +246,10 @@ def main() -> None:
         "teacher_signal": "Does feature similarity predict the next item? "
                           "(teacher_signal.py, test split)",
     }
-    lines = ["# Beauty reproduction study: generated tables", "",
-             "Test metrics in %, mean ± sample std over seeds, scored once at the best "
-             "validation epoch (NDCG@10).", ""]
-    for name, body in sections.items():
-        lines += [f"## {titles[name]}", "", *body, ""]
-
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "tables.md"), "w") as f:
-        f.write("\n".join(lines))
+    heading = ["# Beauty reproduction study: generated tables", "",
+               "Test metrics in %, mean ± sample std over seeds, scored once at the best "
+               "validation epoch (NDCG@10).", ""]
+    text = write_tables(os.path.join(RESULTS, "tables.md"), heading, sections, titles)
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     if sections["main"][2:]:
@@ -387,7 +257,7 @@ def main() -> None:
     plot_agreement(agreement, os.path.join(RESULTS, "agreement.png"))
     if curves:
         plot_valid_curves(curves, os.path.join(RESULTS, "valid_curves.png"))
-    print("\n".join(lines))
+    print(text)
     if args.report and os.path.exists(args.report):
         print(f"refreshed in {args.report}: {', '.join(splice(args.report, sections)) or '-'}")
 

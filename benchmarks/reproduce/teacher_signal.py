@@ -1,6 +1,6 @@
 """How much does the teacher know about Beauty's next items? (issue 7 investigation)
 
-    python benchmarks/reproduce/teacher_signal.py
+    python -m benchmarks.reproduce.teacher_signal
 
 KDSR distils the teacher's item-item cosine into the view tables. That can only help ranking if
 the teacher's similarity says something about which item comes next. This script measures it
@@ -18,32 +18,30 @@ split the study reports, used here only to describe representations, never to se
 Representations: the MiniLM features (raw 384-d, PCA-128 as trained with, the released
 autoencoder's 128-d) and the tables of the study's seed-0 session-graph runs (best
 checkpoints in `runs/reproduce/...`; runs that are not there locally are listed as missing).
-Writes `results/beauty/teacher_signal.md` and `.json`.
+Writes `results/beauty/capped10/teacher_signal.md` and `.json`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-from machine import machine_info  # noqa: E402
-
-from corrkd_jax.metrics import metrics_from_ranks  # noqa: E402
-from corrkd_jax.trainer.agreement import (  # noqa: E402
+from benchmarks.machine import machine_info
+from corrkd_jax.metrics import metrics_from_ranks
+from corrkd_jax.trainer.agreement import (
     agreement_pairs,
     correlation_agreement,
     pair_cosines,
 )
-from corrkd_jax.trainer.config_files import load_config_file  # noqa: E402
-from corrkd_jax.trainer.setup import load_data, split_data  # noqa: E402
+from corrkd_jax.trainer.config_files import load_config_file
+from corrkd_jax.trainer.setup import load_data, split_data
 
-OUT = os.path.join(REPO, "results", "beauty", "teacher_signal")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+OUT = os.path.join(REPO, "results", "beauty", "capped10", "teacher_signal")
 FEATURE_DIRS = {"PCA 128 (trained with)": ".cache/features/beauty_minilm_pca",
                 "autoencoder 128 (released)": ".cache/features/beauty_minilm"}
 RUNS = os.path.join(REPO, "runs", "reproduce", "leave_one_out", "session_graph")
@@ -191,7 +189,7 @@ def main() -> None:
     header = ("| representation | HR@10 | NDCG@10 | HR@20 | NDCG@20 | cos consecutive | "
               "cos random | AUC consecutive vs random | agreement title | agreement attr |")
     lines = ["# Teacher signal on Beauty: does feature similarity predict the next item?", "",
-             f"`python benchmarks/reproduce/teacher_signal.py` ({seconds:.0f} s; "
+             f"`python -m benchmarks.reproduce.teacher_signal` ({seconds:.0f} s; "
              f"{machine['usable_cores']} cores of {machine['cpu_model']}, load "
              f"{machine['load_average_1_5_15min']}).", "",
              f"Ranking: test split ({len(test_targets):,} cases), every item scored by its "

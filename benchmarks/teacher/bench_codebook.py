@@ -6,7 +6,7 @@ exists (else synthetic); 100k and 1M are synthetic: sigmoid(normal) rows of widt
 the reduced stage-1 features (autoencoder with a sigmoid encoder). Defaults of `fit_codebook`
 (K = 50, D = 8, cos, 2M pairs, k-means++). Writes `results.json` and `results.md` here.
 
-    python benchmarks/teacher/bench_codebook.py [--sizes 12101 100000 1000000] [--repeats 3]
+    python -m benchmarks.teacher.bench_codebook [--sizes 12101 100000 1000000] [--repeats 3]
 
 Targets (2-core CPU): <= 30 s and < 1 GiB at 12k; memory linear in N; 1M < 10 min, < 24 GiB.
 """
@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import machine_info
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmarks/machine.py
-from machine import machine_info  # noqa: E402
 REPO = HERE.parents[1]
 BEAUTY_TITLE = REPO / ".cache" / "features" / "beauty_minilm" / "title.reduced.npy"
 DIM = 128
@@ -137,9 +137,9 @@ def main() -> None:
     runs = []
     for n in args.sizes:
         proc = subprocess.run(
-            [sys.executable, __file__, "--worker", str(n), "--repeats", str(args.repeats),
-             "--seed", str(args.seed)],
-            capture_output=True, text=True, check=False,
+            [sys.executable, "-m", "benchmarks.teacher.bench_codebook", "--worker", str(n),
+             "--repeats", str(args.repeats), "--seed", str(args.seed)],
+            capture_output=True, text=True, check=False, cwd=REPO,
         )
         if proc.returncode != 0:
             raise SystemExit(f"worker N={n} failed:\n{proc.stderr}")

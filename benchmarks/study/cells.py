@@ -1,0 +1,112 @@
+"""The cells of the full study (issue 15), as data, in the order they are run.
+
+A cell is one training run. Main cells: dataset x backbone x variant x seed, each to early
+stopping (no epoch cap), results at `results/<dataset>/leave_one_out/<backbone>/<variant>/
+seed<k>/`. The search (`search.py`) runs on Beauty / SASRec seed 0 under
+`results/beauty/search/sasrec/<point>/seed0/`; its selection file turns into the overrides
+of `kdsr_tuned`, which cannot be built before (`pending`).
+
+Order: seed 0 of every dataset's main cells (Beauty first), then the search, then the
+`kdsr_tuned` seed-0 cells, the ablations' seed 0, seeds 1-2 of the main cells, and last the
+ablations' seeds 1-2. A partial study is therefore already a single-seed comparison on every
+dataset, then gains its tuned variant, then its error bars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from benchmarks.runner import train_command
+from benchmarks.study import search
+
+DATASETS = {"beauty": "configs/beauty.py", "sports": "configs/sports.py",
+            "toys": "configs/toys.py"}  # beauty: views title + attr; sports, toys: text
+BACKBONES = ("sasrec", "session_graph")
+BASELINES = ("id_only", "feature_init")  # "the better baseline" is the better of these
+KD_VARIANTS = ("kdsr", "kdsr_released", "kdsr_tuned")  # compared against it
+MAIN_VARIANTS = ("id_only", "feature_init", "frozen_features", "kdsr", "kdsr_released",
+                 "kdsr_tuned")
+TUNED = "kdsr_tuned"  # kdsr with the search's selected overrides
+ABLATION_DATASET, ABLATION_BACKBONE = "beauty", "sasrec"
+ABLATIONS = ("kdsr_no_holistic", "kdsr_no_codes", "kdsr_no_async")
+SEARCH_DATASET, SEARCH_BACKBONE = "beauty", "sasrec"
+SEEDS = (0, 1, 2)
+PROTOCOL = "leave_one_out"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One training run of the study."""
+
+    group: str  # main | search | ablation
+    dataset: str
+    backbone: str
+    variant: str  # the folder name (kdsr_tuned, a search point's tag, ...)
+    seed: int = 0
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Folder under the results root (`results/`) and the runs root (`runs/study/`)."""
+        section = "search" if self.group == "search" else PROTOCOL
+        return f"{self.dataset}/{section}/{self.backbone}/{self.variant}/seed{self.seed}"
+
+    @property
+    def trained_variant(self) -> str:
+        """The trainer's `model.variant` (tuned and search cells are `kdsr` with overrides)."""
+        return "kdsr" if self.group == "search" or self.variant == TUNED else self.variant
+
+    def command(self, workdir: str) -> list[str]:
+        """The training command line (run from the repo root); no epoch cap."""
+        return train_command(f"{DATASETS[self.dataset]}:{self.backbone},{self.trained_variant}",
+                             workdir, self.seed, f"--config.data.protocol={PROTOCOL}",
+                             *self.overrides)
+
+
+def selection_path(results_root: str) -> str:
+    """The committed search selection, read by the kdsr_tuned cells."""
+    return os.path.join(results_root, SEARCH_DATASET, "search", SEARCH_BACKBONE,
+                        "selection.json")
+
+
+def main_cells(seeds, tuned: tuple[str, ...] | None) -> list[Cell]:
+    """Main cells of `seeds`, datasets in DATASETS order; kdsr_tuned only when `tuned` (its
+    overrides) is known."""
+    return [Cell("main", d, b, v, s, tuned if v == TUNED else ())
+            for s in seeds for d in DATASETS for b in BACKBONES for v in MAIN_VARIANTS
+            if v != TUNED or tuned is not None]
+
+
+def search_cell(point: tuple[float, float, float]) -> Cell:
+    """The cell scoring a design point; kdsr's defaults are its seed-0 main cell."""
+    if point == search.DEFAULT:
+        return Cell("main", SEARCH_DATASET, SEARCH_BACKBONE, "kdsr", 0)
+    return Cell("search", SEARCH_DATASET, SEARCH_BACKBONE, search.tag(point), 0,
+                search.overrides(point))
+
+
+def search_cells() -> list[Cell]:
+    """The search's own runs (every design point but the defaults)."""
+    return [search_cell(p) for p in search.points() if p != search.DEFAULT]
+
+
+def ablation_cells(seeds) -> list[Cell]:
+    return [Cell("ablation", ABLATION_DATASET, ABLATION_BACKBONE, v, s)
+            for s in seeds for v in ABLATIONS]
+
+
+def all_cells(results_root: str) -> list[Cell]:
+    """Every cell that can be built now, in run order (kdsr_tuned needs the selection)."""
+    selection = search.read_selection(selection_path(results_root))
+    tuned = tuple(selection["overrides"]) if selection else None
+    first, rest = SEEDS[:1], SEEDS[1:]
+    main_first = main_cells(first, tuned)
+    tuned_first = [c for c in main_first if c.variant == TUNED]
+    return ([c for c in main_first if c.variant != TUNED] + search_cells() + tuned_first
+            + ablation_cells(first) + main_cells(rest, tuned) + ablation_cells(rest))
+
+
+def tuned_names() -> list[str]:
+    """Names of the kdsr_tuned cells (pending while the selection file is missing)."""
+    return [c.name for c in main_cells(SEEDS, ()) if c.variant == TUNED]

@@ -1,0 +1,232 @@
+"""The full study's machinery (`benchmarks/study/`): statistics, cell list, search selection,
+runner copying and a summary of a partial study, all on tiny fake results (no training)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import runner
+from benchmarks.study import cells as study
+from benchmarks.study import load, search, stats, summarize
+from benchmarks.study import run as study_run
+from benchmarks.study.report import splice
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def test_bootstrap_of_identical_ranks_is_zero():
+    ranks = np.random.default_rng(0).integers(1, 100, (2, 500))
+    for gain in stats.paired_bootstrap(ranks, ranks).values():
+        assert gain == {"diff": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_bootstrap_ci_holds_a_known_shift_and_is_seeded():
+    rng = np.random.default_rng(1)
+    users = 4000
+    base = rng.integers(1, 60, users)
+    # 10% of the users move from rank > 10 to rank 1: the HR@10 gain in the population is
+    # 10 points x P(rank > 10) = 10 x 49/59.
+    better = np.where(rng.random(users) < 0.1, 1, base)
+    gains = stats.paired_bootstrap(better, base, seed=3)
+    true_shift = 10 * 49 / 59
+    hr = gains["HR@10"]
+    assert hr["low"] < true_shift < hr["high"]
+    assert hr["diff"] == pytest.approx(100 * ((better <= 10).mean() - (base <= 10).mean()))
+    assert gains["NDCG@10"]["low"] > 0 and gains["rel_HR"]["low"] > 0
+    assert stats.paired_bootstrap(better, base, seed=3) == gains  # seeded: reproducible
+    assert stats.paired_bootstrap(better, base, seed=4)["HR@10"]["low"] != hr["low"]
+    with pytest.raises(ValueError, match="unpaired"):
+        stats.paired_bootstrap(better[None], np.stack([base, base]))
+
+
+def test_per_seed_differences_pair_by_seed():
+    def result(seed, hr):
+        return {"config": {"seed": seed}, "test": {"HR@10": hr}}
+
+    mine = [result(0, 0.10), result(2, 0.12)]
+    theirs = [result(2, 0.11), result(1, 0.5), result(0, 0.08)]
+    assert stats.per_seed_difference(mine, theirs, "HR@10") == pytest.approx([2.0, 1.0])
+
+
+# ------------------------------------------------------------------------------ cells
+
+
+def test_cell_list_counts_and_order(tmp_path):
+    cells = study.all_cells(str(tmp_path))  # no selection: kdsr_tuned is pending
+    per_seed = len(study.DATASETS) * len(study.BACKBONES) * (len(study.MAIN_VARIANTS) - 1)
+    points = len(search.points()) - 1  # the defaults are kdsr's own seed-0 cell
+    ablations = len(study.ABLATIONS) * len(study.SEEDS)
+    assert len(cells) == per_seed * len(study.SEEDS) + points + ablations
+    assert len({c.name for c in cells}) == len(cells)
+    first = cells[:per_seed]  # seed 0 of every dataset's main cells first, Beauty first
+    assert all(c.group == "main" and c.seed == 0 for c in first)
+    assert [c.dataset for c in first] == sorted(
+            [c.dataset for c in first], key=list(study.DATASETS).index)
+    assert first[0].dataset == "beauty"
+    groups = [c.group for c in cells]
+    assert groups.index("search") == per_seed < groups.index("ablation")
+    assert [c.seed for c in cells if c.group == "main"][per_seed] == 1
+    for cell in cells:
+        command = " ".join(cell.command("w"))
+        assert "num_epochs" not in command  # no epoch cap: early stopping ends runs
+        assert f"--config.seed={cell.seed}" in command
+    assert not any(c.variant == study.TUNED for c in cells)
+
+
+def test_tuned_cells_follow_the_selection(tmp_path):
+    selection = search.select({p: 0.01 * i for i, p in enumerate(search.points())})
+    search.write_selection(study.selection_path(str(tmp_path)), selection)
+    cells = study.all_cells(str(tmp_path))
+    tuned = [c for c in cells if c.variant == study.TUNED]
+    assert len(tuned) == len(study.DATASETS) * len(study.BACKBONES) * len(study.SEEDS)
+    command = tuned[0].command("w")
+    assert f"{study.DATASETS[tuned[0].dataset]}:{tuned[0].backbone},kdsr" in command
+    assert list(search.overrides(search.points()[-1])) == command[-3:]
+    # seed-0 tuned cells come right after the search, before the ablations
+    groups = [c.group for c in cells]
+    first_tuned = cells.index(tuned[0])
+    assert groups[first_tuned - 1] == "search" and tuned[0].seed == 0
+    assert groups.index("ablation") > first_tuned
+
+
+def test_fractional_design_covers_the_weight_grid():
+    points = search.points("fractional")
+    assert search.DEFAULT in points and len(points) == 9
+    assert {(h, c) for h, c, _ in points} == {(h, c) for h in search.LAMBDA_HOL
+                                               for c in search.LAMBDA_CODE}
+    assert {t for _, _, t in points} == set(search.TAU)
+    for tau in search.TAU:  # every tau level meets every level of both weights
+        assert {h for h, _, t in points if t == tau} == set(search.LAMBDA_HOL)
+        assert {c for _, c, t in points if t == tau} == set(search.LAMBDA_CODE)
+    assert len(search.points("full")) == 18
+
+
+# ------------------------------------------------------------------------------ fake results
+
+
+def fake_cell(root, cell: study.Cell, ndcg: float, ranks=None, users=300) -> None:
+    """Writes a finished cell as the runner would copy it."""
+    folder = os.path.join(root, cell.name)
+    os.makedirs(folder, exist_ok=True)
+    metrics = {m: ndcg * (1 + i / 10) for i, m in enumerate(stats.METRICS)}
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
+        for epoch in range(3):
+            f.write(json.dumps({"step": epoch, "kind": "epoch", "epoch": epoch,
+                                "valid/NDCG@10": ndcg * (epoch + 1) / 3,
+                                "agreement/title": 1 - 0.1 * epoch}) + "\n")
+    if ranks is not None:
+        np.save(os.path.join(folder, "test_ranks.npy"), ranks.astype(np.int32))
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump({"config": {"seed": cell.seed}, "valid": metrics, "test": metrics,
+                   "best_epoch": 2, "epochs_trained": 3,
+                   "stop_reason": "early stopping: no NDCG@10 improvement for 10 epochs",
+                   "timing": {"mean_epoch_seconds_excluding_compile": 10.0,
+                              "total_seconds": 60.0}}, f)
+
+
+def main_cell(variant, seed, dataset="beauty", backbone="sasrec"):
+    return study.Cell("main", dataset, backbone, variant, seed)
+
+
+def test_selection_is_written_once_every_point_finished(tmp_path):
+    root = str(tmp_path)
+    points = search.points()
+    for i, point in enumerate(points[:-1]):
+        fake_cell(root, study.search_cell(point), 0.01 * (i + 1))
+    assert not study_run.write_selection_when_ready(root)
+    assert search.read_selection(study.selection_path(root)) is None
+    fake_cell(root, study.search_cell(points[-1]), 0.001)
+    assert study_run.write_selection_when_ready(root)
+    selection = search.read_selection(study.selection_path(root))
+    assert selection["selected"] == search.tag(points[-2])  # the best validation score
+    assert len(selection["points"]) == len(points)
+    # the next cell in the queue is now built with the tuned overrides
+    fake_for = {c.name for c in study.all_cells(root) if c.seed == 0 and c.group == "main"
+                and c.variant != study.TUNED}
+    for name in fake_for:
+        dataset, _, backbone, variant, _ = name.split("/")
+        fake_cell(root, main_cell(variant, 0, dataset, backbone), 0.02)
+    nxt = study_run.next_cell(root, set(), "")
+    assert nxt.variant == study.TUNED and nxt.seed == 0
+    assert study_run.next_cell(root, {nxt.name}, "").name != nxt.name
+
+
+def test_summary_of_a_partial_study(tmp_path):
+    root = str(tmp_path)
+    rng = np.random.default_rng(0)
+    base = rng.integers(1, 40, (3, 300))
+    for seed in (0, 1):
+        fake_cell(root, main_cell("id_only", seed), 0.030, base[seed])
+        fake_cell(root, main_cell("feature_init", seed), 0.032, base[seed])
+        fake_cell(root, main_cell("kdsr", seed), 0.031, np.maximum(base[seed] - 2, 1))
+    fake_cell(root, main_cell("kdsr", 2), 0.031, base[2])  # no baseline for seed 2
+    fake_cell(root, main_cell("kdsr_released", 0), 0.029)  # no per-user ranks
+    fake_cell(root, main_cell("id_only", 0, "toys", "session_graph"), 0.02)
+    sections, summary = summarize.build_sections(root)
+
+    gains = {g["variant"]: g for g in summary["gains"]}
+    assert set(gains) == {"kdsr", "kdsr_released"}
+    assert gains["kdsr"]["baseline"] == "feature_init"  # the higher mean HR@10
+    assert gains["kdsr"]["seeds"] == [0, 1]  # only seeds both finished
+    assert gains["kdsr"]["bootstrap"]["HR@10"]["low"] > 0
+    assert gains["kdsr_released"]["bootstrap"] is None
+    assert any("no per-user ranks" in line for line in sections["study_verdict"])
+    assert any("better than the better baseline" in line for line in sections["study_verdict"])
+    assert "| beauty / sasrec / kdsr | 3 |" in "\n".join(sections["study_main"])
+    assert "| toys / session_graph / id_only | 1 |" in "\n".join(sections["study_main"])
+    missing = "\n".join(sections["study_missing"])
+    assert "beauty / sasrec / id_only: seed 2" in missing
+    assert "sports / sasrec / kdsr: seed 0, 1, 2" in missing
+    assert "pending until the search has chosen" in missing
+    assert sum("not run yet" in line for line in sections["study_search"]) == len(
+            search.points()) - 1  # the defaults point is kdsr's seed-0 cell, finished
+    assert "early" in "\n".join(sections["study_wall_time"])
+    assert "beauty / sasrec / kdsr | title | 1.000 | 0.800 (3)" in "\n".join(
+            sections["study_agreement"])
+
+    report = tmp_path / "RESULTS.md"
+    report.write_text("x\n<!-- summarize:study_gain -->\nold\n<!-- /summarize:study_gain -->\n")
+    assert splice(str(report), sections) == ["study_gain"]
+    assert "feature_init" in report.read_text()
+
+
+# ------------------------------------------------------------------------------ runner
+
+
+class ScriptCell:
+    """A cell whose 'training' is a tiny script writing the trainer's outputs."""
+
+    name = "beauty/leave_one_out/sasrec/id_only/seed0"
+
+    def command(self, workdir):
+        code = ("import json, os, sys, numpy as np; w = sys.argv[1]; "
+                "[open(os.path.join(w, n), 'w').write('{}') for n in "
+                "('results.json', 'metrics.jsonl', 'curves.png')]; "
+                "np.save(os.path.join(w, 'test_ranks.npy'), np.arange(1, 4, dtype=np.int32))")
+        return [sys.executable, "-c", code, workdir]
+
+
+def test_runner_copies_a_finished_cell_with_its_ranks(tmp_path):
+    results, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    runner.run_cell(ScriptCell(), results, runs)
+    folder = os.path.join(results, ScriptCell.name)
+    assert load.is_finished(folder)
+    assert load.test_ranks(folder).tolist() == [1, 2, 3]
+    assert not os.path.exists(folder + ".partial")
+
+
+def test_report_study_blocks_match_the_committed_results():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "RESULTS.md"), encoding="utf-8") as f:
+        blocks = dict(re.findall(r"<!-- summarize:(study_\w+) -->\n(.*?)\n<!-- /summarize:\1 -->",
+                                 f.read(), re.S))
+    sections, _ = summarize.build_sections(os.path.join(root, "results"))
+    assert set(blocks) == set(sections)
+    for name, text in blocks.items():
+        assert text == "\n".join(sections[name]), f"RESULTS.md block {name!r} is stale"
