@@ -33,7 +33,7 @@ def test_cells_are_unique_and_ordered_seed_zero_first():
     # Only the ratio cells score test every epoch (for the best-of-test comparison).
     for cell in cells:
         command = " ".join(cell.command("w"))
-        assert ("--config.eval.test_every_epoch=True" in command) == (cell.group == "ratio")
+        assert ("--config.eval.per_epoch=('agreement','test')" in command) == (cell.group == "ratio")
         assert f"--config.seed={cell.seed}" in command
         assert f"--config.data.protocol={cell.protocol}" in command
 

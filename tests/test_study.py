@@ -230,3 +230,15 @@ def test_report_study_blocks_match_the_committed_results():
     assert set(blocks) == set(sections)
     for name, text in blocks.items():
         assert text == "\n".join(sections[name]), f"RESULTS.md block {name!r} is stale"
+
+
+def test_report_backbones_blocks_match_the_committed_results():
+    """RESULTS.md's Backbones section shows exactly what results/beauty/backbones holds."""
+    from benchmarks.backbones import summarize as backbones
+
+    with open(backbones.REPORT, encoding="utf-8") as f:
+        report_text = f.read()
+    for name, body in backbones.sections().items():
+        start, end = f"<!-- summarize:{name} -->\n", f"\n<!-- /summarize:{name} -->"
+        block = report_text.split(start)[1].split(end)[0]
+        assert block == "\n".join(body), f"RESULTS.md block {name!r} is stale"

@@ -148,11 +148,11 @@ def test_interrupted_and_resumed_run_is_bit_identical(reference_run, setup, tmp_
     assert len(steps) == len(set(steps))
 
 
-def test_test_every_epoch_logs_best_of_test_without_changing_the_run(reference_run, setup,
-                                                                     tmp_path):
+def test_test_evaluator_logs_best_of_test_without_changing_the_run(reference_run, setup,
+                                                                    tmp_path):
     _, _, reference = reference_run
     workdir = str(tmp_path / "test_every_epoch")
-    results = train_and_evaluate(_config(setup, eval__test_every_epoch=True), workdir)
+    results = train_and_evaluate(_config(setup, eval__per_epoch=("agreement", "test")), workdir)
     # Scoring test each epoch changes neither the training nor the selected test numbers.
     assert results["test"] == reference["test"]
     assert results["best_epoch"] == reference["best_epoch"]

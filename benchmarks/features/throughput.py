@@ -21,7 +21,7 @@ import transformers
 
 from corrkd_jax.features.encoders import load_encoder
 from corrkd_jax.features.items import load_items, view_texts
-from corrkd_jax.features.stage import library_versions
+from corrkd_jax.io import library_versions
 from corrkd_jax.features.text import bucket_edges, encode_texts
 
 

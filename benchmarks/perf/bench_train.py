@@ -1,12 +1,14 @@
 """Benchmark 1: training throughput on Beauty, per backbone x variant, after compilation.
 
-Beauty leave-one-out training cases (131,413 per epoch), `configs/beauty.py`: batch 256,
-d = 128, max_len 50, length buckets (10, 20, 30, 50), views `title` + `attr` (MiniLM, PCA to
-128-d, `.cache/features/beauty_minilm_pca`). For each backbone x variant the trainer's jitted
+Beauty leave-one-out training, `configs/beauty.py:<backbone>,<variant>` as users run it: the
+session graph on prefixes (131,413 cases per epoch, batch 256, d 128), SASRec and GRU4Rec on
+whole sequences (22,512 windows holding the same 131,413 targets, batch 128, d 64); max_len 50,
+length buckets (10, 20, 30, 50), views `title` + `attr` (MiniLM, PCA to d). For each backbone x
+variant the trainer's jitted
 `train_step` (state donated) runs a sample of real batches of epoch 0 with the epoch's bucket
 mix (`--sample` batches, stratified by length bucket), each step timed alone including
 building the batch (as the trainer does without prefetch); the epoch time is extrapolated
-from the per-bucket median step times and the epoch's batches per bucket (514 steps).
+from the per-bucket median step times and the epoch's batches per bucket.
 Compilation (every batch shape the sample needs) is timed separately. `--single-bucket`
 repeats each configuration with one bucket of 50 (no length bucketing): the bucketing
 speed-up of issue 2.
@@ -37,6 +39,9 @@ def run_one(backbone: str, variant: str, sets: dict[str, Any], sample: int,
     ids = common.stratified_batches(bench.train_loader.plan(0).lengths, sample)
     result = common.time_steps(bench, ids, repeats=repeats)
     result.update({"backbone": backbone, "variant": variant,
+                   "train_on": config.data.train_on, "batch_size": int(config.batch_size),
+                   "dim": int(config.model.dim),
+                   "steps_per_epoch": bench.train_loader.num_batches,
                    "length_buckets": list(config.data.length_buckets),
                    "pack_pairs": bench.train_loader.packs_pairs,
                    "setup_seconds": bench.setup_seconds,
@@ -58,25 +63,27 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_count']} x "
             f"{m['device_kind']}; jax {m['jax']}, flax {m['flax']}, optax {m['optax']}, numpy "
             f"{m['numpy']}. {result['note']}.",
-            f"Settings: configs/beauty.py (B 256, d 128, max_len 50, views title + attr, "
-            f"131,413 training cases = 514 steps per epoch); overrides: "
-            f"{result['settings'] or 'none'}.",
+            f"Settings: configs/beauty.py:<backbone>,<variant> (max_len 50, views title + attr, "
+            f"131,413 training targets per epoch; training mode, batch and width per row); "
+            f"overrides: {result['settings'] or 'none'}.",
             f"Method: {result['sample']} real batches of epoch 0 sampled with the epoch's bucket "
             f"mix, {result['repeats']} repeats; each step timed alone (batch building "
             "included, no prefetch); epoch = sum over buckets of (batches in the epoch x median "
-            "step of the bucket), i.e. extrapolated from the sample to 514 steps. Compile = "
+            "step of the bucket), i.e. extrapolated from the sample to the epoch's steps. Compile = "
             "every batch shape of the sample, once (the epoch needs `shapes` compiles).",
             "",
-            "| backbone | variant | buckets | s/epoch | seq/s | ms/step Lb 10 / 20 / 30 / 50 "
-            "| compile s | shapes |",
-            "|---|---|---|---:|---:|---|---:|---:|",
+            "| backbone | variant | trains on | B | d | steps | buckets | s/epoch | cases/s "
+            "| ms/step Lb 10 / 20 / 30 / 50 | compile s | shapes |",
+            "|---|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for r in result["runs"]:
         steps = r["step_seconds_median_per_bucket"]
         per = " / ".join(f"{1000 * steps[k]:.0f}" for k in ("10", "20", "30", "50")
                          if k in steps)
         lines.append(
-                f"| {r['backbone']} | {r['variant']} | {','.join(map(str, r['length_buckets']))}"
+                f"| {r['backbone']} | {r['variant']} | {r.get('train_on', 'prefixes')} | "
+                f"{r.get('batch_size', 256)} | {r.get('dim', 128)} | "
+                f"{r.get('steps_per_epoch', 514)} | {','.join(map(str, r['length_buckets']))}"
                 f" | {r['epoch_seconds']:.1f} | {r['sequences_per_second']:.0f} | {per} | "
                 f"{r['compile_seconds']:.1f} | {r['epoch_shapes']} |")
     speedups = result.get("bucketing_speedup", {})

@@ -67,7 +67,7 @@ def all_cells() -> list[Cell]:
     # Test is also scored every epoch in the ratio cells, so the released code's best-of-test
     # figures can be computed beside the validation-selected ones (never used for selection).
     ratio = [Cell("ratio", RATIO_BACKBONE, v, protocol="ratio",
-                  overrides=("--config.eval.test_every_epoch=True",)) for v in MAIN_VARIANTS]
+                  overrides=("--config.eval.per_epoch=('agreement','test')",)) for v in MAIN_VARIANTS]
     investigation = [
         Cell("investigation", ABLATION_BACKBONE, v, overrides=AUTOENCODER_FEATURES, tag="ae")
         for v in ("feature_init", "kdsr")

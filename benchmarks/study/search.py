@@ -18,7 +18,7 @@ import itertools
 import json
 import os
 
-from corrkd_jax.trainer.workdir import write_json
+from corrkd_jax.io import write_json
 
 DESIGN = "fractional"  # fractional (9 points) | full (18 points)
 LAMBDA_HOL = (0.5, 1.0, 4.0)

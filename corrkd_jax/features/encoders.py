@@ -141,6 +141,15 @@ def load_encoder(spec: str, kind: str, *, dtype: str = "float32") -> Encoder:
                    model=model, params=params, preprocessor=preprocessor, dtype=dtype)
 
 
+def ensure_encoder(encoder: Encoder | str, kind: str, dtype: str = "float32") -> Encoder:
+    """`encoder` itself when loaded (checked to be a `kind` encoder), else `load_encoder`."""
+    if isinstance(encoder, str):
+        encoder = load_encoder(encoder, kind, dtype=dtype)
+    if encoder.kind != kind:
+        raise ValueError(f"encoder {encoder.spec!r} was loaded as {encoder.kind!r}, not {kind}")
+    return encoder
+
+
 def describe_params(params: Any) -> dict[str, int]:
     """Parameter count of a pytree (for the manifest)."""
     leaves = jax.tree_util.tree_leaves(params)

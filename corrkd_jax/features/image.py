@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from corrkd_jax.features.encoders import Encoder, load_encoder
+from corrkd_jax.features.encoders import Encoder, ensure_encoder
 from corrkd_jax.features.pooling import IMAGE_POOLINGS, l2_normalize
 from corrkd_jax.features.sharding import (ShardedForward, local_mesh, global_batch_size,
                                           pad_rows, run_batches)
@@ -136,10 +136,7 @@ def encode_images(paths: Sequence[str | None], encoder: str | Encoder, *,
     """
     if pooling not in IMAGE_POOLINGS:
         raise ValueError(f"image pooling must be one of {IMAGE_POOLINGS}, got {pooling!r}")
-    if isinstance(encoder, str):
-        encoder = load_encoder(encoder, "image", dtype=dtype)
-    if encoder.kind != "image":
-        raise ValueError(f"encoder {encoder.spec!r} was loaded as {encoder.kind!r}, not image")
+    encoder = ensure_encoder(encoder, "image", dtype)
     mesh = mesh or local_mesh()
     batch = global_batch_size(batch_size, mesh)
     failures: dict[int, str] = {}

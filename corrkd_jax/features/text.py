@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from corrkd_jax.features.encoders import Encoder, load_encoder
+from corrkd_jax.features.encoders import Encoder, ensure_encoder
 from corrkd_jax.features.pooling import TEXT_POOLINGS, l2_normalize, pool_text
 from corrkd_jax.features.sharding import (ShardedForward, local_mesh, global_batch_size,
                                           run_batches)
@@ -88,10 +88,7 @@ def encode_texts(texts: Sequence[str], encoder: str | Encoder, *, pooling: str =
     """
     if pooling not in TEXT_POOLINGS:
         raise ValueError(f"text pooling must be one of {TEXT_POOLINGS}, got {pooling!r}")
-    if isinstance(encoder, str):
-        encoder = load_encoder(encoder, "text", dtype=dtype)
-    if encoder.kind != "text":
-        raise ValueError(f"encoder {encoder.spec!r} was loaded as {encoder.kind!r}, not text")
+    encoder = ensure_encoder(encoder, "text", dtype)
     mesh = mesh or local_mesh()
     batch = global_batch_size(batch_size, mesh)
     tokenizer = encoder.preprocessor

@@ -66,24 +66,10 @@ class GRU4Rec(nn.Module):
     output_proj: bool = False
 
     @nn.compact
-    def __call__(
-            self,
-            id_rows: jax.Array,
-            view_rows: Sequence[jax.Array],
-            batch: Mapping[str, jax.Array],
-            train: bool = False,
-    ) -> jax.Array:
-        """Per-position sequence vectors.
-
-        Args:
-            id_rows: float32 [B, L, d], `E_id[items]` (zero at padding).
-            view_rows: per view float32 [B, L, d], `E_v[items]`.
-            batch: needs `items` int32 [B, L], right-aligned.
-            train: enables dropout (rng stream "dropout").
-
-        Returns: float32 [B, L, d], the hidden state after each step (projected to d when
-        `output_proj` or hidden != d); the last column is the whole history's vector.
-        """
+    def __call__(self, id_rows: jax.Array, view_rows: Sequence[jax.Array],
+                 batch: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+        """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md):
+        the state after each step, projected to d when `output_proj` or hidden != d."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])
         fused = nn.Dropout(self.dropout, deterministic=not train)(fused)
         states = MaskedGRU(self.hidden, name="gru")(fused, batch["items"] > 0)
