@@ -33,7 +33,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from corrkd_jax import optim
+from corrkd_jax import cli, optim, validate
 from corrkd_jax.data import EvalLoader, TrainLoader
 from corrkd_jax.models import init_params
 from corrkd_jax.teacher import Teacher, build_teacher
@@ -59,12 +59,7 @@ from corrkd_jax.trainer.steps import (
     loss_weights,
     train_step,
 )
-from corrkd_jax.trainer.workdir import (
-    RESULTS_FILE,
-    check_or_write_config,
-    check_or_write_dataset,
-    results_table,
-)
+from corrkd_jax.trainer.workdir import RESULTS_FILE, results_table
 
 __all__ = ["NonFiniteLossError", "train_and_evaluate", "train_step", "eval_step"]
 
@@ -162,15 +157,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     Raises:
         NonFiniteLossError: a loss term became NaN/Inf (named in the message).
-        ValueError: a bad config, or a workdir that belongs to another config or dataset.
+        ConfigError / DataFormatError / WorkdirError (ValueErrors, `corrkd_jax.errors`): a
+            bad config field, bad data (file and line), or a workdir that belongs to another
+            config or dataset; raised before stage 1 and before anything is written.
     """
     started = time.perf_counter()
     sharding.maybe_initialize_distributed()
     workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
+    # Config, data, views and run directory are checked before stage 1 and before anything
+    # is written to `workdir` (a refused run leaves it as it was).
+    validate.prepare_run(config, workdir)
     experiment = build_experiment(config)
-    check_or_write_config(config, workdir)
-    check_or_write_dataset(experiment.data, workdir)
+    validate.claim_workdir(config, experiment.data, workdir)
     mesh = sharding.make_mesh()
     sharding.check_batch_size(int(config.batch_size))
     sharding.check_batch_size(int(config.eval_batch_size), "eval_batch_size")
@@ -267,4 +265,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    app.run(cli.guarded(main), flags_parser=cli.flags_parser)
