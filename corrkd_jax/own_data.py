@@ -62,25 +62,20 @@ def resolve_views(config: ml_collections.ConfigDict, items: ItemTable) -> bool:
         return False
     features = config.features.views
     views = tuple(config.model.views)
-    kept, changed = [], False
-    for view in views:
-        spec = features[view]
-        if spec.kind != "text":
-            kept.append(view)
-            continue
-        present = tuple(f for f in spec.fields if f in items.fields)
-        if not present:
-            note(f"model.views: dropped {view!r} (the item table has no field "
-                 f"{list(spec.fields)}; its fields: {sorted(items.fields)})")
-            changed = True
-            continue
-        if present != tuple(spec.fields):
-            note(f"features.views.{view}.fields: using {list(present)} (the item table has "
-                 f"no {[f for f in spec.fields if f not in present]})")
-            spec.fields = present
-            changed = True
-        kept.append(view)
-    if kept:
+    present = {view: tuple(f for f in features[view].fields if f in items.fields)
+               for view in views if features[view].kind == "text"}
+    kept = [view for view in views if present.get(view, True)]
+    if kept:  # the views that fit (narrowed to the fields the table has)
+        changed = len(kept) != len(views)
+        for view in views:
+            if view not in kept:
+                note(f"model.views: dropped {view!r} (the item table has no field "
+                     f"{list(features[view].fields)}; its fields: {sorted(items.fields)})")
+            elif view in present and present[view] != tuple(features[view].fields):
+                note(f"features.views.{view}.fields: using {list(present[view])} (the item "
+                     f"table has no {[f for f in features[view].fields if f not in present[view]]})")
+                features[view].fields = present[view]
+                changed = True
         if changed:
             config.model.views = tuple(kept)
         return changed

@@ -45,7 +45,9 @@ def link_features_to_data(config: ml_collections.ConfigDict) -> None:
     training config become references to `data.*`, so `--config.data.root=DIR` moves both
     (setting a `features.data` field sets the `data` one too)."""
     for name in ("root", "format", "min_core"):
-        config.features.data[name] = config.data.get_ref(name)
+        reference = config.data.get_ref(name)
+        if config.features.data.get_ref(name) is not reference:  # not linked yet
+            config.features.data[name] = reference
 
 
 def backbone_and_variant(arg: str | None, default: str = "sasrec,kdsr") -> tuple[str, str]:
