@@ -395,8 +395,8 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str) -> InteractionD
         check_config(config)  # the views changed: check them again
     check_features(config, data)
     check_split(config, data)
-    check_workdir(config, data, os.path.abspath(workdir))
     own_data.choose_features_dir(config, data.items)
+    check_workdir(config, data, os.path.abspath(workdir))
     return data
 
 

@@ -69,25 +69,6 @@ def compile_cache(tmp_path_factory):
         jax.config.update(name, value)
 
 
-def write_recbole(s3rec: str, folder: str) -> str:
-    """The S3-Rec folder `s3rec` as RecBole atomic files `tiny.inter` + `tiny.item` (title)."""
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(s3rec, "sequences.txt"), encoding="utf-8") as f:
-        rows = [line.split() for line in f if line.strip()]
-    with open(os.path.join(folder, "tiny.inter"), "w", encoding="utf-8") as f:
-        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
-        for user, *items in rows:
-            for t, item in enumerate(items):
-                f.write(f"u{user}\ti{item}\t{1000 + t}\n")
-    with open(os.path.join(s3rec, "items.tsv"), encoding="utf-8") as f:
-        items = [line.rstrip("\n").split("\t") for line in f][1:]
-    with open(os.path.join(folder, "tiny.item"), "w", encoding="utf-8") as f:
-        f.write("item_id:token\ttitle:token_seq\n")
-        for item_id, _, title, _ in items:
-            f.write(f"i{item_id}\t{title}\n")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, compile_cache):
     """Good inputs: S3-Rec and RecBole folders, a tiny encoder, config files, a trained run."""
@@ -95,7 +76,7 @@ def env(tmp_path_factory, compile_cache):
 
     root = tmp_path_factory.mktemp("bad_inputs")
     s3rec = testing.write_tiny_dataset(str(root / "s3rec"), num_users=60, max_items_per_user=8)
-    recbole = write_recbole(s3rec, str(root / "recbole"))
+    recbole = testing.write_recbole_dataset(s3rec, str(root / "recbole"))
     encoder = save_tiny_text_encoder("bert", str(root / "bert"))
     tiny = root / "tiny.py"
     tiny.write_text(TINY_CONFIG.format(data=s3rec, encoder=encoder, cache=str(root / "cache")))
