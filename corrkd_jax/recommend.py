@@ -196,12 +196,27 @@ def top_k(predictor: Predictor, histories: Sequence[Sequence[int]], k: int = 10,
             scores[i, np.asarray(history) - 1] = -np.inf
     # Stable sort: equal scores keep the lower item id first (deterministic output).
     columns = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    titles = predictor.data.items.fields.get(TITLE_FIELD)
+    titles = _title_column(predictor)
     out = []
     for row_scores, row_columns in zip(scores, columns):
         out.append([(int(c) + 1, float(row_scores[c]),
                      str(titles[c + 1]) if titles is not None else "") for c in row_columns])
     return out
+
+
+def _title_column(predictor: Predictor) -> np.ndarray | None:
+    """The `title` field, else the first text field the run's views read (e.g. RecBole's
+    `movie_title`), else None."""
+    fields = predictor.data.items.fields
+    if TITLE_FIELD in fields:
+        return fields[TITLE_FIELD]
+    config = predictor.config
+    for view in config.model.views if "features" in config else ():
+        for name in config.features.views[view].get("fields", ()) if view in \
+                config.features.views else ():
+            if name in fields:
+                return fields[name]
+    return None
 
 
 def recommend(workdir: str, histories: Sequence[Sequence[int]], k: int = 10,
