@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from corrkd_jax.trainer.config_files import backbone_and_variant, sibling_config
+from corrkd_jax.trainer.config_files import (
+    backbone_and_variant,
+    link_features_to_data,
+    sibling_config,
+)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -26,7 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.log_every_steps = 100  # ~600 steps per epoch
 
     config.data.root = "../shared/data/amazon-beauty"  # relative to the repo root
-    config.data.format = "s3rec"  # sequences.txt + items.tsv
+    config.data.format = "auto"  # detected: sequences.txt + items.tsv here (S3-Rec)
     config.data.max_len = 50  # the SR standard history length
     config.data.length_buckets = (10, 20, 30, 50)  # most Beauty histories are short
 
@@ -79,4 +83,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     suffix = "" if config.model.dim == 128 else str(config.model.dim)
     config.features.out_dir = f".cache/features/beauty_minilm_pca{suffix}"
     config.features.reduce.dim = config.model.get_ref("dim")  # reduced width = model.dim
+    link_features_to_data(config)  # stage 1 on data.root (e.g. --config.data.root=DIR)
     return config

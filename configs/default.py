@@ -1,6 +1,12 @@
 """Embedded-default KDSR run: the README's first command.
 
     python -m corrkd_jax.train --config configs/default.py --workdir runs/default
+    python -m corrkd_jax.train --config configs/default.py:sasrec,kdsr \
+        --config.data.root=path/to/your/data --workdir runs/mine
+
+The optional argument is "backbone,variant" (default: session_graph,kdsr). With your own
+`data.root` (any supported format, detected), stage 1 follows it and the views are fitted to
+the text fields its item table has (corrkd_jax/own_data.py; or `--config.model.views=title`).
 
 Trains the session-graph KDSR student on the built-in synthetic catalogue with `title` and
 `attr` text features from the packaged all-MiniLM-L6-v2 encoder (stage 1 runs first when its
@@ -15,10 +21,14 @@ from __future__ import annotations
 import ml_collections
 
 from corrkd_jax.optim import TABLE_REGEX
-from corrkd_jax.trainer.config_files import sibling_config
+from corrkd_jax.trainer.config_files import (
+    backbone_and_variant,
+    link_features_to_data,
+    sibling_config,
+)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0  # seeds parameter init, dropout, shuffling and codebook fitting
     config.batch_size = 256  # training sequences per step (global, over all devices)
@@ -30,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.data = ml_collections.ConfigDict()
     config.data.root = "builtin:synthetic"  # dataset folder (relative to the repo root) or builtin:synthetic
-    config.data.format = "synthetic"  # auto | s3rec | recbole | amazon_raw | synthetic
+    config.data.format = "auto"  # auto (detected; builtin:synthetic by its name) | s3rec | recbole | amazon_raw | synthetic
     config.data.protocol = "leave_one_out"  # leave_one_out | ratio
     config.data.valid_fraction = 0.1  # ratio protocol only: validation share of the training part
     config.data.test_fraction = 0.2  # ratio protocol only: test share of each sequence
@@ -109,4 +119,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.features = sibling_config(__file__, "features/synthetic_minilm.py")
     config.features.reduce.method = "pca"  # autoencoder (released) | pca | none
     config.features.reduce.dim = config.model.get_ref("dim")  # reduced width = model.dim
+    link_features_to_data(config)
+    if arg:  # "backbone,variant"
+        config.model.backbone, config.model.variant = backbone_and_variant(arg)
     return config
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from corrkd_jax.trainer.config_files import sibling_config
+from corrkd_jax.trainer.config_files import link_features_to_data, sibling_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -23,4 +23,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     suffix = "" if config.model.dim == 128 else str(config.model.dim)  # one cache per width
     config.features.out_dir = f".cache/features/toys_minilm_pca{suffix}"  # repo-relative
     config.features.reduce.dim = config.model.get_ref("dim")  # reduced width = model.dim
+    link_features_to_data(config)  # stage 1 on data.root (e.g. --config.data.root=DIR)
     return config

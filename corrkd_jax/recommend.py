@@ -3,10 +3,12 @@
     python -m corrkd_jax.recommend --workdir runs/default --history "12 7 301" --k 10
     python -m corrkd_jax.recommend --workdir runs/default --histories-file histories.txt
 
-Histories are item ids of the run's dataset (1..N, oldest first; for S3-Rec data these are
-the ids of `sequences.txt`), or external ids (e.g. ASINs) with `--external-ids`. Each printed
-recommendation shows the item id, its external id, the score and the title when the item
-table has one. Python: `recommend(workdir, [[12, 7, 301]], k=10)`.
+Histories are item ids as the dataset's files give them (oldest first): the integers of
+`sequences.txt` for S3-Rec data, `item_id` for RecBole, ASINs for raw Amazon dumps, whatever
+rows or items the loader filtered out; or external ids (e.g. ASINs) with `--external-ids`.
+Each printed recommendation shows the item's id (same kind), its external id, the score and
+the title when the item table has one. Python: `recommend(workdir, [[12, 7, 301]], k=10)`
+(the same ids in and out); `top_k` works on the internal ids 1..N of `ItemTable` rows.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import jax
 import ml_collections
 import numpy as np
 
+from corrkd_jax import cli
 from corrkd_jax.data import Examples, InteractionData, build_batch
+from corrkd_jax.errors import UserError
 from corrkd_jax.models import build_model, init_params
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.setup import load_data
 from corrkd_jax.trainer.migrate import migrate_config
-from corrkd_jax.trainer.workdir import CONFIG_FILE, DATASET_FILE
+from corrkd_jax.trainer.workdir import CONFIG_FILE
+from corrkd_jax.validate import check_dataset_record
 from corrkd_jax.variants import get_variant
 
 TITLE_FIELD = "title"
@@ -37,7 +42,7 @@ TITLE_FIELD = "title"
 Recommendation = tuple[int, float, str]  # (item id, score, title or "")
 
 
-class RecommendError(ValueError):
+class RecommendError(UserError):
     """Bad inference input: missing run directory, unknown item ids, empty history."""
 
 
@@ -78,15 +83,24 @@ def _apply(model: Any, params: Any, batch: dict[str, np.ndarray]):
 
 
 def _check_dataset(workdir: str, data: InteractionData) -> None:
-    """The dataset must have the sizes it had in training (ids index the tables)."""
-    path = os.path.join(workdir, DATASET_FILE)
-    if not os.path.isfile(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
-    if saved.get("num_items") != data.items.num_items:
-        raise RecommendError(f"the dataset changed since {workdir} was trained: "
-                             f"{saved.get('num_items')} items then, {data.items.num_items} now")
+    """The dataset must be the one of training, sizes and content (ids index the tables)."""
+    check_dataset_record(workdir, data)
+
+
+def own_id(table: Any, item: int) -> int | str:
+    """The id row `item` has in the dataset's files (an int when it is a number)."""
+    text = str(table.source_ids[item])
+    return int(text) if text.isdigit() else text
+
+
+def internal_ids(table: Any, history: Sequence[int | str], where: str = "history") -> list[int]:
+    """Rows 1..N of the dataset's own item ids; RecommendError names unknown ones."""
+    index = {str(source): i for i, source in enumerate(table.source_ids) if i > 0}
+    unknown = [item for item in history if str(item) not in index]
+    if unknown:
+        raise RecommendError(f"{where}: unknown item id(s) {unknown} (ids as in the dataset's "
+                             f"files, e.g. sequences.txt or item_id; --external-ids for ASINs)")
+    return [index[str(item)] for item in history]
 
 
 def load_predictor(workdir: str) -> Predictor:
@@ -133,10 +147,11 @@ def load_predictor(workdir: str) -> Predictor:
 
 def parse_history(text: str, data: InteractionData, *, external: bool = False,
                   where: str = "history") -> list[int]:
-    """Item ids of a whitespace-separated history line.
+    """Internal item ids (rows 1..N) of a whitespace-separated history line.
 
     Args:
-        text: e.g. "12 7 301" (item ids) or "B004756YJA B004ZT0SSG" with `external`.
+        text: e.g. "12 7 301" (the dataset's own item ids, e.g. of sequences.txt) or
+            "B004756YJA B004ZT0SSG" with `external`.
         data: the run's dataset (for the id range and the external-id table).
         external: the tokens are external ids (e.g. ASINs) instead of item ids.
         where: names the input in error messages (e.g. "histories.txt line 3").
@@ -154,18 +169,19 @@ def parse_history(text: str, data: InteractionData, *, external: bool = False,
         if unknown:
             raise RecommendError(f"{where}: unknown external item id(s) {unknown}")
         return [index[t] for t in tokens]
-    ids = []
+    index = {str(source): i for i, source in enumerate(table.source_ids) if i > 0}
     for token in tokens:
-        if not token.isdigit() or not 1 <= int(token) <= table.num_items:
-            raise RecommendError(f"{where}: unknown item id {token!r} (item ids are 1.."
-                                 f"{table.num_items}; use --external-ids for ids like ASINs)")
-        ids.append(int(token))
-    return ids
+        if token not in index:
+            raise RecommendError(f"{where}: unknown item id {token!r} (ids as in the "
+                                 f"dataset's files, e.g. sequences.txt or item_id; use "
+                                 f"--external-ids for ids like ASINs)")
+    return [index[token] for token in tokens]
 
 
 def top_k(predictor: Predictor, histories: Sequence[Sequence[int]], k: int = 10,
           *, exclude_history: bool = False) -> list[list[Recommendation]]:
-    """Top-k (item id, score, title) per history, best first (see `recommend`)."""
+    """Top-k (item id, score, title) per history, best first, on INTERNAL ids 1..N (rows of
+    the run's item table; `recommend` takes and returns the dataset's own ids)."""
     num_items = predictor.data.items.num_items
     if not 1 <= k <= num_items:
         raise RecommendError(f"k={k} must be in 1..{num_items}")
@@ -181,12 +197,27 @@ def top_k(predictor: Predictor, histories: Sequence[Sequence[int]], k: int = 10,
             scores[i, np.asarray(history) - 1] = -np.inf
     # Stable sort: equal scores keep the lower item id first (deterministic output).
     columns = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    titles = predictor.data.items.fields.get(TITLE_FIELD)
+    titles = _title_column(predictor)
     out = []
     for row_scores, row_columns in zip(scores, columns):
         out.append([(int(c) + 1, float(row_scores[c]),
                      str(titles[c + 1]) if titles is not None else "") for c in row_columns])
     return out
+
+
+def _title_column(predictor: Predictor) -> np.ndarray | None:
+    """The `title` field, else the first text field the run's views read (e.g. RecBole's
+    `movie_title`), else None."""
+    fields = predictor.data.items.fields
+    if TITLE_FIELD in fields:
+        return fields[TITLE_FIELD]
+    config = predictor.config
+    for view in config.model.views if "features" in config else ():
+        for name in config.features.views[view].get("fields", ()) if view in \
+                config.features.views else ():
+            if name in fields:
+                return fields[name]
+    return None
 
 
 def recommend(workdir: str, histories: Sequence[Sequence[int]], k: int = 10,
@@ -195,26 +226,34 @@ def recommend(workdir: str, histories: Sequence[Sequence[int]], k: int = 10,
 
     Args:
         workdir: a run directory of `corrkd_jax.train`.
-        histories: item-id lists (1..N, oldest first); longer ones keep their last max_len.
+        histories: item-id lists (oldest first) in the dataset's own ids (those of its
+            files: S3-Rec integers, RecBole item_id, ASINs); longer ones keep their last
+            max_len.
         k: recommendations per history.
         exclude_history: never recommend an item already in the history.
 
     Returns:
-        Per history, k tuples (item id, score, title) by decreasing score; title is "" when
-        the item table has no `title` field.
+        Per history, k tuples (item id, score, title) by decreasing score, ids of the same
+        kind as given (int when numeric); title is "" when the item table has no `title`.
 
     Raises:
         RecommendError: missing workdir/checkpoint, unknown item ids, bad k.
     """
-    return top_k(load_predictor(workdir), histories, k, exclude_history=exclude_history)
+    predictor = load_predictor(workdir)
+    table = predictor.data.items
+    rows = [internal_ids(table, history, f"history {i}") if len(history) else []
+            for i, history in enumerate(histories)]
+    out = top_k(predictor, rows, k, exclude_history=exclude_history)
+    return [[(own_id(table, item), score, title) for item, score, title in row] for row in out]
 
 
 def _format(history: Sequence[int], recommendations: Sequence[Recommendation],
             data: InteractionData) -> str:
-    lines = [f"history: {' '.join(str(i) for i in history)}"]
+    table = data.items
+    lines = [f"history: {' '.join(str(table.source_ids[i]) for i in history)}"]
     for rank, (item, score, title) in enumerate(recommendations, start=1):
-        external = data.items.external_ids[item]
-        line = f"  {rank:>3}. item {item} ({external})  score {score:.4f}"
+        external = table.external_ids[item]
+        line = f"  {rank:>3}. item {table.source_ids[item]} ({external})  score {score:.4f}"
         lines.append(f"{line}  {title}" if title else line)
     return "\n".join(lines)
 
@@ -250,9 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         histories = [parse_history(text, predictor.data, external=args.external_ids,
                                    where=where) for text, where in lines]
         results = top_k(predictor, histories, args.k, exclude_history=args.exclude_history)
-    except RecommendError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except cli.USER_ERRORS as err:
+        return cli.report(err)
     finally:
         absl_logger.setLevel(level)
     for history, recommendations in zip(histories, results):

@@ -33,6 +33,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from corrkd_jax import cli, validate
 from corrkd_jax.metrics import metric_names
 from corrkd_jax.paths import repo_root
 from corrkd_jax.teacher import Teacher
@@ -53,12 +54,7 @@ from corrkd_jax.trainer.evaluators import build_evaluators
 from corrkd_jax.trainer.metric_writer import MetricWriter
 from corrkd_jax.trainer.setup import build_experiment
 from corrkd_jax.trainer.steps import eval_step, train_step
-from corrkd_jax.trainer.workdir import (
-    RESULTS_FILE,
-    check_or_write_config,
-    check_or_write_dataset,
-    results_table,
-)
+from corrkd_jax.trainer.workdir import RESULTS_FILE, results_table
 
 __all__ = ["NonFiniteLossError", "train_and_evaluate", "train_step", "eval_step"]
 
@@ -99,15 +95,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     Raises:
         NonFiniteLossError: a loss term became NaN/Inf (named in the message).
-        ValueError: a bad config, or a workdir that belongs to another config or dataset.
+        ConfigError / DataFormatError / WorkdirError (ValueErrors, `corrkd_jax.errors`): a
+            bad config field, bad data (file and line), or a workdir that belongs to another
+            config or dataset; raised before stage 1 and before anything is written.
     """
     started = time.perf_counter()
     sharding.maybe_initialize_distributed()
     workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
+    # Config, data, views and run directory are checked before stage 1 and before anything
+    # is written to `workdir` (a refused run leaves it as it was).
+    validate.prepare_run(config, workdir)
     experiment = build_experiment(config)
-    check_or_write_config(config, workdir)
-    check_or_write_dataset(experiment.data, workdir)
+    validate.claim_workdir(config, experiment.data, workdir)
     checkpoints = Checkpoints(workdir, metric=config.eval.metric)
     resume_step = checkpoints.latest_step()
     # A resumed run rebuilds its teacher from the saved codebooks instead of refitting.
@@ -199,4 +198,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    app.run(cli.guarded(main), flags_parser=cli.flags_parser)

@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from corrkd_jax.data.dataset import load_dataset
+from corrkd_jax.data.dataset import BUILTIN_SYNTHETIC, load_dataset
 from corrkd_jax.data.readers import FORMATS
 from corrkd_jax.data.splits import PROTOCOLS, make_split
-from corrkd_jax.data.structures import DataFormatError
+from corrkd_jax.errors import UserError
 
 
 def describe(
@@ -47,12 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=None,
                         help="processed-data cache (default $XDG_CACHE_HOME/corrkd_jax)")
     args = parser.parse_args(argv)
+    from corrkd_jax import cli  # the one-line error format of every CLI
+
     try:
+        if args.min_core < 0 or args.max_len < 1:
+            raise UserError(f"--min-core={args.min_core} must be >= 0 and --max-len="
+                            f"{args.max_len} >= 1")
+        if args.describe.startswith("builtin:") and args.describe != BUILTIN_SYNTHETIC:
+            raise UserError(f"unknown built-in dataset {args.describe!r}; expected "
+                            f"{BUILTIN_SYNTHETIC!r}")
         counts = describe(args.describe, protocol=args.protocol, format=args.format,
                           min_core=args.min_core, max_len=args.max_len, cache_dir=args.cache_dir)
-    except DataFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except cli.USER_ERRORS as e:
+        return cli.report(e)
     print(json.dumps(counts))
     return 0
 

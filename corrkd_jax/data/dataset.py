@@ -14,7 +14,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,7 @@ def _save(data: InteractionData, entry: Path, settings: dict) -> None:
             "name": data.name,
             "user_ids": [str(u) for u in data.user_ids],
             "external_ids": [str(e) for e in data.items.external_ids],
+            "source_ids": [str(e) for e in data.items.source_ids],
             "fields": {k: [str(x) for x in v] for k, v in data.items.fields.items()},
             "settings": settings,
         }
@@ -109,6 +112,10 @@ def _load(entry: Path) -> InteractionData:
         items, lengths = arrays["items"], arrays["lengths"]
     with open(entry / "meta.json", encoding="utf-8") as f:
         meta = json.load(f)
+    num_items = len(meta["external_ids"]) - 1
+    if int(lengths.sum()) != len(items) or (len(items) and not 1 <= items.min() <= items.max()
+                                            <= num_items):
+        raise ValueError("arrays.npz does not match meta.json")
 
     def strings(values: list[str]) -> np.ndarray:
         return np.asarray(values, dtype=object)
@@ -117,6 +124,7 @@ def _load(entry: Path) -> InteractionData:
         external_ids=strings(meta["external_ids"]),
         fields={k: strings(v) for k, v in meta["fields"].items()},
         num_items=len(meta["external_ids"]) - 1,
+        source_ids=strings(meta["source_ids"]),
     )
     return InteractionData(
         name=meta["name"],
@@ -165,9 +173,11 @@ def load_dataset(
     if entry.is_dir():
         try:
             return _load(entry)
-        except (OSError, ValueError, KeyError) as e:
-            # Unreadable entry (e.g. edited by hand): rebuild it.
-            print(f"corrkd_jax.data: rebuilding unreadable cache entry {entry} ({e})")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            # Unreadable entry (truncated, edited by hand): rebuild it. A notice on stderr,
+            # so stdout stays clean (e.g. the JSON of `--describe`).
+            print(f"corrkd_jax.data: rebuilding unreadable cache entry {entry} "
+                  f"({type(e).__name__}: {e})", file=sys.stderr)
             shutil.rmtree(entry, ignore_errors=True)
     data = build_dataset(root, format=format, min_core=min_core)
     _save(data, entry, settings)

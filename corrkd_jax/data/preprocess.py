@@ -1,8 +1,9 @@
 """RawData -> InteractionData: iterative k-core, chronological order, id remapping (0 = padding).
 
 Item ids: the kept items are numbered 1..N in item-table order (S3-Rec tables are sorted by
-their integer id, other tables keep their file order). So an S3-Rec dataset whose items all
-survive keeps its given ids (item i of `sequences.txt` is row i of `items.tsv`).
+their integer id, other tables keep their file order), so ids shift when the item table has
+rows no interaction uses or when the k-core drops items. The id each item has in the input
+files is kept in `ItemTable.source_ids`: that is what users give and get back.
 Users keep their order of first appearance in the interaction file.
 """
 
@@ -84,6 +85,7 @@ def preprocess(raw: RawData, *, min_core: int = 0) -> InteractionData:
         external_ids=with_padding(raw.external_ids),
         fields={name: with_padding(col) for name, col in raw.fields.items()},
         num_items=len(kept_rows),
+        source_ids=with_padding(np.asarray([str(k) for k in raw.item_keys.tolist()], object)),
     )
     return InteractionData(
         name=raw.name,

@@ -31,10 +31,11 @@ class RawData:
 
 
 def open_text(path: Path) -> IO[str]:
-    """Opens a text file (gzip when the name ends in .gz) as UTF-8."""
+    """Opens a text file (gzip when the name ends in .gz) as UTF-8; a leading byte-order
+    mark (files saved by some editors and spreadsheets) is dropped."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def nonblank_lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -5,6 +5,7 @@ such as `movie_title:token_seq`); the `:type` suffixes are stripped from the fie
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +59,14 @@ def read_recbole(root: str | Path) -> RawData:
             raise DataFormatError(inter, "empty user_id or item_id", number)
         if t_col is not None:
             try:
-                times.append(float(row[t_col]))
+                stamp = float(row[t_col])
             except ValueError:
                 raise DataFormatError(
                     inter, f"non-numeric timestamp {row[t_col]!r}", number
                 ) from None
+            if not math.isfinite(stamp):  # nan would sort anywhere, inf after everything
+                raise DataFormatError(inter, f"timestamp {row[t_col]!r} is not finite", number)
+            times.append(stamp)
         users.append(user)
         items.append(item)
         numbers.append(number)

@@ -25,6 +25,15 @@ class ItemTable:
     external_ids: np.ndarray  # object/str [N + 1]: original id or ASIN ("" at row 0)
     fields: dict[str, np.ndarray]  # field name -> object/str array [N + 1] ("" when missing)
     num_items: int  # N
+    # object/str [N + 1]: the id each item has in the input files ("" at row 0): the integer
+    # of sequences.txt/items.tsv (S3-Rec), item_id (RecBole), the ASIN (Amazon raw). Ids are
+    # renumbered 1..N over the items that survive filtering, so these are what users give
+    # and get back (`corrkd_jax.recommend`). None = the same as `external_ids`.
+    source_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_ids is None:
+            object.__setattr__(self, "source_ids", self.external_ids)
 
 
 @dataclasses.dataclass(frozen=True)

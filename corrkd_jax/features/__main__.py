@@ -12,13 +12,13 @@ import transformers
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from corrkd_jax import cli, validate
 from corrkd_jax.features import store
 from corrkd_jax.features.items import load_items
-from corrkd_jax.features.stage import default_out_dir, ensure_features
+from corrkd_jax.features.stage import default_out_dir, ensure_features, validate_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "stage-1 config file (configs/features)",
                                           lock_config=True)
-flags.mark_flags_as_required(["config"])
 
 
 def summarize(out_dir: str, views: Sequence[str]) -> str:
@@ -45,8 +45,13 @@ def main(argv: Sequence[str]) -> None:
     config = _CONFIG.value
     transformers.logging.set_verbosity_error()  # hide the Flax deprecation chatter
     start = time.perf_counter()
+    with validate.field("views"):
+        validate_config(config)
     items = load_items(config.data.root, format=config.data.format,
                        min_core=int(config.data.min_core))
+    # Every view's inputs are checked before any is encoded.
+    validate.check_view_inputs(config.views, tuple(config.views), items, prefix="views",
+                               root=config.data.root)
     out_dir = config.out_dir or default_out_dir(config)
     ensure_features(config, items, out_dir, force=config.force, progress=config.progress)
     print(summarize(out_dir, list(config.views)))
@@ -54,4 +59,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flags.mark_flags_as_required(["config"])
+    app.run(cli.guarded(main), flags_parser=cli.flags_parser)

@@ -282,9 +282,14 @@ def ensure_features(config: ml_collections.ConfigDict, items: ItemTable,
         settings = view_settings(config, name)
         if not force and _is_fresh(manifest["views"].get(name), settings, inputs.checksum,
                                    items.num_items, out_dir, name):
-            log.info("features %s: up to date in %s", name, out_dir)
-            reduced[name] = store.load_array(store.reduced_path(out_dir, name))
-            continue
+            loaded = store.load_array(store.reduced_path(out_dir, name))
+            if np.isfinite(loaded).all():
+                log.info("features %s: up to date in %s", name, out_dir)
+                reduced[name] = loaded
+                continue
+            # A damaged cache file (NaN/Inf rows) is never used: recompute it.
+            log.warning("features %s: %s has NaN/Inf values; recomputing it", name,
+                        store.reduced_path(out_dir, name))
         log.info("features %s: computing into %s", name, out_dir)
         result = encoders.compute(config, name, items, inputs=inputs, mesh=mesh,
                                   progress=progress)

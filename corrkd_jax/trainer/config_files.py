@@ -40,6 +40,16 @@ def sibling_config(config_file: str, relative: str,
                                          relative), arg)
 
 
+def link_features_to_data(config: ml_collections.ConfigDict) -> None:
+    """Stage 1 runs on the training dataset: `features.data.{root,format,min_core}` of a
+    training config become references to `data.*`, so `--config.data.root=DIR` moves both
+    (setting a `features.data` field sets the `data` one too)."""
+    for name in ("root", "format", "min_core"):
+        reference = config.data.get_ref(name)
+        if config.features.data.get_ref(name) is not reference:  # not linked yet
+            config.features.data[name] = reference
+
+
 def backbone_and_variant(arg: str | None, default: str = "sasrec,kdsr") -> tuple[str, str]:
     """Parses a config-file argument "backbone,variant" (e.g. "sasrec,kdsr"), checked.
 

@@ -44,6 +44,7 @@ from corrkd_jax.trainer.workdir import (
     run_versions,
     results_table,
 )
+from corrkd_jax.validate import nan_advice
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,7 @@ def flush(run: Run, progress: Progress, interval: dict[str, jax.Array] | None, c
                  f"is intact" if last is not None else "no checkpoint had been saved yet")
         message = (f"{bad[0]} became {sums[bad[0]]} between steps {step - count + 1} and "
                    f"{step} (epoch {progress.epoch + 1}); non-finite: {bad}. Training stopped; "
-                   f"{saved}. Rerunning the same config repeats the same numbers: use a new "
-                   f"--workdir with a lower optim.lr or kd weights.")
+                   f"{saved}. " + nan_advice(run.config, run.workdir, bad[0], last))
         run.writer.write(step, "error", {"message": message})
         raise NonFiniteLossError(message)
     means = {key: value if key.startswith("lr/") else value / count

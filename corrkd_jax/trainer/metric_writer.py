@@ -3,8 +3,8 @@
 A small replacement for clu's metric writers (which import TensorFlow): every record has an
 integer `step` and a `kind` ("train" or "epoch"), every other numeric value is also written as a
 TensorBoard scalar under `<kind>/<key>` (event files readable by TensorBoard or tbparse).
-On resume, `MetricWriter(workdir, resume_step=s)` drops the records after step `s` first, so a
-restarted run does not log the steps it replays twice.
+On resume, `MetricWriter(workdir, resume_step=s)` drops the records after step `s` first and
+rewrites the TensorBoard events from the records kept, so a restarted run logs no step twice.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -59,16 +60,32 @@ class MetricWriter:
             return
         os.makedirs(workdir, exist_ok=True)
         if resume_step is None:
-            self._truncate(lambda record: False)
+            kept = self._truncate(lambda record: False)
         else:
-            self._truncate(lambda record: int(record.get("step", 0)) <= resume_step)
+            kept = self._truncate(lambda record: int(record.get("step", 0)) <= resume_step)
         self._file = open(self.path, "a", encoding="utf-8")
-        self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tb"))
+        # TensorBoard event files cannot be truncated: rewrite them from the kept records,
+        # so a resumed run shows every step once (earlier processes' files are removed).
+        tb_dir = os.path.join(workdir, "tb")
+        shutil.rmtree(tb_dir, ignore_errors=True)
+        self._tb = tensorboardX.SummaryWriter(tb_dir)
+        for record in kept:
+            self._scalars(record)
 
-    def _truncate(self, keep) -> None:
-        """Rewrites metrics.jsonl (atomically) keeping the records `keep` accepts."""
+    def _truncate(self, keep) -> list[dict[str, Any]]:
+        """Rewrites metrics.jsonl (atomically) keeping the records `keep` accepts; returns
+        them."""
         kept = [record for record in read_records(self.path) if keep(record)]
-        write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
+        write_text(self.path, "".join(json.dumps(record) + "
+" for record in kept))
+        return kept
+
+    def _scalars(self, record: Mapping[str, Any]) -> None:
+        """The record's numeric values as TensorBoard scalars `<kind>/<key>`."""
+        kind, step = record["kind"], int(record["step"])
+        for key, value in record.items():
+            if key not in ("step", "kind") and isinstance(value, (int, float)):
+                self._tb.add_scalar(f"{kind}/{key}", value, global_step=step)
 
     def write(self, step: int, kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Logs one record `{"step", "kind", **values}` (values: scalars) and returns it."""
@@ -78,9 +95,7 @@ class MetricWriter:
             return record
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
-        for key, value in record.items():
-            if key not in ("step", "kind") and isinstance(value, (int, float)):
-                self._tb.add_scalar(f"{kind}/{key}", value, global_step=int(step))
+        self._scalars(record)
         return record
 
     def records(self) -> list[dict[str, Any]]:

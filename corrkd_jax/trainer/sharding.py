@@ -28,13 +28,20 @@ def multi_process_environment() -> bool:
 
 
 def maybe_initialize_distributed() -> bool:
-    """Calls `jax.distributed.initialize()` (auto-detected settings) in a multi-process job.
+    """Calls `jax.distributed.initialize()` in a multi-process job.
 
-    Returns True when it did. Must run before anything touches the devices.
+    Settings are auto-detected (SLURM, Open MPI, Cloud TPU pod slices, ...); a manual launch
+    sets `JAX_COORDINATOR_ADDRESS=host:port` plus `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID`
+    (0..n-1) in every process. Returns True when it initialised. Must run before anything
+    touches the devices.
     """
     if not multi_process_environment() or jax.distributed.is_initialized():
         return False
-    jax.distributed.initialize()
+    kwargs = {}
+    for name, key in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if os.environ.get(name):
+            kwargs[key] = int(os.environ[name])
+    jax.distributed.initialize(**kwargs)
     return True
 
 
@@ -61,5 +68,13 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Places every leaf of `tree` (arrays, None allowed) on all devices."""
+    """Places every leaf of `tree` (arrays, None allowed) on all devices.
+
+    In a multi-process job the leaves go through host memory first: `device_put` of an
+    array committed to one local device onto a mesh spanning processes makes an array
+    whose shards cannot be read back (orbax then fails to save it). Every process holds
+    the same values (same seed, same data), as a replicated array requires.
+    """
+    if jax.process_count() > 1:
+        tree = jax.tree.map(np.asarray, tree)
     return jax.device_put(tree, replicated(mesh))

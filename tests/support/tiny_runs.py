@@ -43,6 +43,60 @@ def write_tiny_dataset(folder: str, *, num_users: int = 150, max_items_per_user:
     return folder
 
 
+def write_recbole_dataset(s3rec_folder: str, folder: str, *, name: str = "tiny",
+                          title_field: str = "title") -> str:
+    """The S3-Rec folder of `write_tiny_dataset` as RecBole atomic files: `<name>.inter`
+    (user_id, item_id, timestamp) and `<name>.item` with one text field `title_field`.
+    Ids become tokens (`u<user>`, `i<item>`). Returns `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(s3rec_folder, "sequences.txt"), encoding="utf-8") as f:
+        rows = [line.split() for line in f if line.strip()]
+    with open(os.path.join(folder, f"{name}.inter"), "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for user, *items in rows:
+            for t, item in enumerate(items):
+                f.write(f"u{user}\ti{item}\t{1000 + t}\n")
+    with open(os.path.join(s3rec_folder, "items.tsv"), encoding="utf-8") as f:
+        table = [line.rstrip("\n").split("\t") for line in f][1:]
+    with open(os.path.join(folder, f"{name}.item"), "w", encoding="utf-8") as f:
+        f.write(f"item_id:token\t{title_field}:token_seq\n")
+        for item_id, _, title, _ in table:
+            f.write(f"i{item_id}\t{title}\n")
+    return folder
+
+
+def shrink(config: ml_collections.ConfigDict, encoder_dir: str,
+           cache_dir: str) -> ml_collections.ConfigDict:
+    """Any training config (e.g. configs/default.py:sasrec,kdsr) shrunk like `tiny_config`,
+    its dataset fields left alone (tests of the own-data path)."""
+    config.batch_size = config.eval_batch_size = 32
+    config.num_epochs = 1
+    config.log_every_steps = 5
+    config.progress = False
+    config.data.max_len = 8
+    config.data.length_buckets = (8,)
+    config.data.cache_dir = os.path.join(cache_dir, "data")
+    config.data.num_threads = config.data.prefetch = 0
+    config.model.dim = 16
+    config.model.gru4rec.hidden = 16
+    config.model.sasrec.max_positions = 8
+    config.kd.num_codes = 4
+    config.kd.num_chunks = 4
+    config.kd.num_pairs = 500
+    config.kd.kmeans_iters = 3
+    features = config.features
+    features.cache_dir = os.path.join(cache_dir, "features")
+    features.progress = False
+    features.batch_size = 32
+    features.length_buckets = (32,)
+    features.reduce.method = "pca"
+    features.reduce.dim = 16
+    for view in features.views.values():
+        view.encoder = encoder_dir
+        view.max_length = 32
+    return config
+
+
 def tiny_config(data_root: str, encoder_dir: str, cache_dir: str) -> ml_collections.ConfigDict:
     """configs/default.py shrunk to seconds: dim 16, batch 32, one bucket, tiny encoder.
 
