@@ -35,8 +35,18 @@ class Cell(Protocol):
 
 def train_command(config: str, workdir: str, seed: int, *flags: str) -> list[str]:
     """The trainer's command line for one cell (run from the repo root, no progress bars)."""
-    return [sys.executable, "-m", "corrkd_jax.train", "--config", config, "--workdir", workdir,
-            f"--config.seed={seed}", "--config.progress=False", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "corrkd_jax.train",
+        "--config",
+        config,
+        "--workdir",
+        workdir,
+        f"--config.seed={seed}",
+        "--config.progress=False",
+        *flags,
+    ]
 
 
 def _log(message: str) -> None:
@@ -81,8 +91,12 @@ def run_cell(cell: Cell, results_root: str, runs_root: str) -> None:
         lock.close()  # releases the lock
 
 
-def run_cells(cells: Iterable[Cell], results_root: str, runs_root: str,
-              is_done: Callable[[Cell], bool] | None = None) -> None:
+def run_cells(
+    cells: Iterable[Cell],
+    results_root: str,
+    runs_root: str,
+    is_done: Callable[[Cell], bool] | None = None,
+) -> None:
     """Runs every cell not done yet, in order (default: done = results.json exists)."""
     done = is_done or (lambda cell: os.path.isfile(results_path(results_root, cell)))
     for cell in cells:

@@ -50,6 +50,7 @@ def guarded(main: Callable[..., Any]) -> Callable[..., Any]:
 
 # ----------------------------------------------------------------------------- absl flags
 
+
 def _config_spec(argv: Sequence[str]) -> str | None:
     """The value of --config (either `--config=x` or `--config x`)."""
     for i, arg in enumerate(argv):
@@ -85,8 +86,8 @@ def unknown_field(config: Any, dotted: str) -> str | None:
             if not close:  # a typo in the last part: same section, closest names
                 section = dotted.rpartition(".")[0]
                 close = difflib.get_close_matches(
-                        dotted, [n for n in names if n.rpartition(".")[0] == section],
-                        n=3, cutoff=0.0)
+                    dotted, [n for n in names if n.rpartition(".")[0] == section], n=3, cutoff=0.0
+                )
             hint = f"; closest valid names: {', '.join(close)}" if close else ""
             return f"--config.{dotted}: no such config field{hint}"
         node = node[part]
@@ -106,7 +107,7 @@ def diagnose(argv: Sequence[str], err: BaseException) -> str:
             return f"--config={spec}: {one_line(load_err)}"
         for arg_ in argv:
             if arg_.startswith("--config."):
-                message = unknown_field(config, arg_[len("--config."):].split("=", 1)[0])
+                message = unknown_field(config, arg_[len("--config.") :].split("=", 1)[0])
                 if message:
                     return message
     text = one_line(err).strip("'\"")

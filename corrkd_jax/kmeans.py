@@ -19,9 +19,16 @@ from corrkd_jax.losses import nearest_centroid
 INITS = ("kmeans++", "random")
 
 
-def fit(points: jax.Array, num_codes: int, key: jax.Array, *, num_iters: int = 100,
-        tol: float = 1e-4, init: str = "kmeans++",
-        init_sample: int = 100_000) -> tuple[jax.Array, dict[str, Any]]:
+def fit(
+    points: jax.Array,
+    num_codes: int,
+    key: jax.Array,
+    *,
+    num_iters: int = 100,
+    tol: float = 1e-4,
+    init: str = "kmeans++",
+    init_sample: int = 100_000,
+) -> tuple[jax.Array, dict[str, Any]]:
     """K centroids of i.i.d. `points` float32 [P, D].
 
     init: `kmeans++` (on the first `init_sample` points, a uniform subsample of i.i.d. points)
@@ -68,8 +75,9 @@ def _kmeans_pp_init(
 
 
 @jax.jit
-def _lloyd_step(points: jax.Array, points_t: jax.Array, p_sq: jax.Array,
-                centroids: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def _lloyd_step(
+    points: jax.Array, points_t: jax.Array, p_sq: jax.Array, centroids: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """One Lloyd iteration.
 
     Args:
@@ -94,8 +102,9 @@ def _lloyd_step(points: jax.Array, points_t: jax.Array, p_sq: jax.Array,
     return new, sq.sum(), jnp.sqrt(sq).mean(), counts.astype(jnp.int32)
 
 
-def _lloyd(points: jax.Array, centroids: jax.Array, num_iters: int,
-           tol: float) -> tuple[jax.Array, dict[str, Any]]:
+def _lloyd(
+    points: jax.Array, centroids: jax.Array, num_iters: int, tol: float
+) -> tuple[jax.Array, dict[str, Any]]:
     """Lloyd iterations (a host loop over the jitted step) until `num_iters` or convergence.
 
     Converged: relative inertia change < `tol` in an iteration that re-seeded no code.
@@ -108,18 +117,23 @@ def _lloyd(points: jax.Array, centroids: jax.Array, num_iters: int,
     points_t = points.T
     p_sq = jnp.square(points).sum(-1)
     prev_inertia, reseeded, iterations = None, 0, 0
-    for iterations in range(1, num_iters + 1):
+    for iterations in range(1, num_iters + 1):  # noqa: B007 (returned after the loop)
         new, inertia, _, counts = _lloyd_step(points, points_t, p_sq, centroids)
         inertia, dead = float(inertia), int((np.asarray(counts) == 0).sum())
         reseeded += dead
         centroids = new
         converged = prev_inertia is not None and (
-            abs(prev_inertia - inertia) < tol * prev_inertia or inertia == prev_inertia)
+            abs(prev_inertia - inertia) < tol * prev_inertia or inertia == prev_inertia
+        )
         prev_inertia = inertia
         if converged and dead == 0:
             break
     # One more assignment gives the statistics of the centroids returned.
     _, inertia, mean_err, counts = _lloyd_step(points, points_t, p_sq, centroids)
-    return centroids, {"inertia": float(inertia), "mean_quantisation_error": float(mean_err),
-                       "code_usage": np.asarray(counts), "iterations": iterations,
-                       "reseeded_codes": reseeded}
+    return centroids, {
+        "inertia": float(inertia),
+        "mean_quantisation_error": float(mean_err),
+        "code_usage": np.asarray(counts),
+        "iterations": iterations,
+        "reseeded_codes": reseeded,
+    }

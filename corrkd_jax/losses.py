@@ -234,9 +234,7 @@ def assign_codes(corr_vectors: jax.Array, codebook: jax.Array) -> jax.Array:
     return nearest_centroid(coords, codebook)[0]
 
 
-def correlation_code_loss(
-    logits: jax.Array, codes: jax.Array, pair_mask: jax.Array
-) -> jax.Array:
+def correlation_code_loss(logits: jax.Array, codes: jax.Array, pair_mask: jax.Array) -> jax.Array:
     """Mean cross-entropy of the code logits against the teacher codes over masked-in pairs.
 
     Args:

@@ -20,8 +20,9 @@ def make_mesh(devices: Sequence[Any] | None = None) -> Mesh:
     Auto axis types: the default explicit axes reject plain gathers on sharded ids.
     """
     devices = list(devices) if devices is not None else jax.devices()
-    return jax.make_mesh((len(devices),), ("data",),
-                         axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+    return jax.make_mesh(
+        (len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
+    )
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -46,9 +46,9 @@ def target_ranks(scores: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 def rank_metrics(
-        scores: jax.Array,
-        targets: jax.Array,
-        ks: Sequence[int] = DEFAULT_KS,
+    scores: jax.Array,
+    targets: jax.Array,
+    ks: Sequence[int] = DEFAULT_KS,
 ) -> dict[str, jax.Array]:
     """Per-case HR@k, NDCG@k and MRR@k. Jittable; `ks` must be static (a Python sequence).
 
@@ -98,9 +98,9 @@ def finalize(sums: Mapping[str, float | np.ndarray]) -> dict[str, float]:
     if count <= 0:
         raise ValueError("cannot average metrics over zero evaluation cases (count == 0)")
     return {
-            name: float(np.asarray(value, dtype=np.float64)) / count
-            for name, value in sums.items()
-            if name != "count"
+        name: float(np.asarray(value, dtype=np.float64)) / count
+        for name, value in sums.items()
+        if name != "count"
     }
 
 

@@ -76,8 +76,10 @@ def param_labels(params: Mapping[str, Any], rules: Sequence[tuple[str, str]]) ->
 
     labels = flax.traverse_util.path_aware_map(label, params)
     if uncovered or overlapping:
-        lines = [f"parameter groups {[group for group, _ in rules]} do not cover every "
-                 "parameter exactly once:"]
+        lines = [
+            f"parameter groups {[group for group, _ in rules]} do not cover every "
+            "parameter exactly once:"
+        ]
         lines += [f"  uncovered: {name}" for name in uncovered]
         lines += [f"  in several groups: {entry}" for entry in overlapping]
         raise ParamGroupError("\n".join(lines))
@@ -111,7 +113,7 @@ def main_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> Sch
         if decay_epochs <= 0:
             return jnp.full((), lr, jnp.float32)
         drops = _epoch(step, steps_per_epoch) // decay_epochs
-        return jnp.asarray(lr * decay_rate ** drops, jnp.float32)
+        return jnp.asarray(lr * decay_rate**drops, jnp.float32)
 
     return schedule
 
@@ -143,18 +145,18 @@ def slow_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> Sch
 def _adam_l2(learning_rate: float, weight_decay: float) -> optax.GradientTransformation:
     """torch-style Adam: coupled L2 (`wd * param` added to the gradient) before the moments."""
     return optax.chain(
-            optax.add_decayed_weights(weight_decay),
-            optax.scale_by_adam(),
-            optax.scale_by_learning_rate(learning_rate),
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_adam(),
+        optax.scale_by_learning_rate(learning_rate),
     )
 
 
 def make_optimizer(
-        optim: ml_collections.ConfigDict,
-        params: Mapping[str, Any],
-        *,
-        table_group: str,
-        steps_per_epoch: int,
+    optim: ml_collections.ConfigDict,
+    params: Mapping[str, Any],
+    *,
+    table_group: str,
+    steps_per_epoch: int,
 ) -> optax.GradientTransformation:
     """Builds the partitioned optimizer for `params` (checked: every path in exactly one group).
 
@@ -176,15 +178,18 @@ def make_optimizer(
     missing = [group for group, _ in rules if group not in used]
     if missing:
         raise ParamGroupError(
-                f"parameter group(s) {missing} match no parameter; view tables must be named "
-                f"'view_<name>/embedding' (regex {rules[0][1]!r})")
+            f"parameter group(s) {missing} match no parameter; view tables must be named "
+            f"'view_<name>/embedding' (regex {rules[0][1]!r})"
+        )
     weight_decay = float(optim.weight_decay)
     adam = optax.inject_hyperparams(_adam_l2)
-    transforms = {"main": adam(learning_rate=main_schedule(optim, steps_per_epoch),
-                               weight_decay=weight_decay)}
+    transforms = {
+        "main": adam(learning_rate=main_schedule(optim, steps_per_epoch), weight_decay=weight_decay)
+    }
     if table_group == "slow":
-        transforms["slow"] = adam(learning_rate=slow_schedule(optim, steps_per_epoch),
-                                  weight_decay=weight_decay)
+        transforms["slow"] = adam(
+            learning_rate=slow_schedule(optim, steps_per_epoch), weight_decay=weight_decay
+        )
     elif table_group == "frozen":
         transforms["frozen"] = optax.set_to_zero()
     return optax.partition(transforms, labels)

@@ -62,18 +62,25 @@ def resolve_views(config: ml_collections.ConfigDict, items: ItemTable) -> bool:
         return False
     features = config.features.views
     views = tuple(config.model.views)
-    present = {view: tuple(f for f in features[view].fields if f in items.fields)
-               for view in views if features[view].kind == "text"}
+    present = {
+        view: tuple(f for f in features[view].fields if f in items.fields)
+        for view in views
+        if features[view].kind == "text"
+    }
     kept = [view for view in views if present.get(view, True)]
     if kept:  # the views that fit (narrowed to the fields the table has)
         changed = len(kept) != len(views)
         for view in views:
             if view not in kept:
-                note(f"model.views: dropped {view!r} (the item table has no field "
-                     f"{list(features[view].fields)}; its fields: {sorted(items.fields)})")
+                note(
+                    f"model.views: dropped {view!r} (the item table has no field "
+                    f"{list(features[view].fields)}; its fields: {sorted(items.fields)})"
+                )
             elif view in present and present[view] != tuple(features[view].fields):
-                note(f"features.views.{view}.fields: using {list(present[view])} (the item "
-                     f"table has no {[f for f in features[view].fields if f not in present[view]]})")
+                note(
+                    f"features.views.{view}.fields: using {list(present[view])} (the item "
+                    f"table has no {[f for f in features[view].fields if f not in present[view]]})"
+                )
                 features[view].fields = present[view]
                 changed = True
         if changed:
@@ -81,9 +88,12 @@ def resolve_views(config: ml_collections.ConfigDict, items: ItemTable) -> bool:
         return changed
     fields = text_fields(items)
     if not fields:
-        raise ConfigError("model.views", f"the item table of {config.data.root} has no text "
-                          f"field for the views {list(views)} (fields: {sorted(items.fields)}); "
-                          f"train without views: --config.model.variant=id_only")
+        raise ConfigError(
+            "model.views",
+            f"the item table of {config.data.root} has no text "
+            f"field for the views {list(views)} (fields: {sorted(items.fields)}); "
+            f"train without views: --config.model.variant=id_only",
+        )
     template = next((features[v] for v in views if features[v].kind == "text"), None)
     derived = {}
     for name in fields:
@@ -94,8 +104,10 @@ def resolve_views(config: ml_collections.ConfigDict, items: ItemTable) -> bool:
             view = text_view((name,))
         view.fields = (name,)
         derived[re.sub(r"[^A-Za-z0-9_]", "_", name)] = view
-    note(f"model.views: {list(derived)} (text fields of the item table; the configured views "
-         f"{list(views)} do not fit it)")
+    note(
+        f"model.views: {list(derived)} (text fields of the item table; the configured views "
+        f"{list(views)} do not fit it)"
+    )
     config.features.views = ml_collections.ConfigDict(derived)
     config.model.views = tuple(derived)
     return True
@@ -107,8 +119,9 @@ def choose_features_dir(config: ml_collections.ConfigDict, items: ItemTable) -> 
     from corrkd_jax.variants import get_variant
 
     features = config.features
-    if not (get_variant(config.model.variant).use_views and features.out_dir
-            and not features.force):
+    if not (
+        get_variant(config.model.variant).use_views and features.out_dir and not features.force
+    ):
         return
     from corrkd_jax.features import store
     from corrkd_jax.features.items import text_checksum, view_texts
@@ -129,6 +142,8 @@ def choose_features_dir(config: ml_collections.ConfigDict, items: ItemTable) -> 
                 checks.append(entry.get("input_checksum") == text_checksum(texts))
         same = not checks or any(checks)
     if not same:
-        note(f"features.out_dir={features.out_dir!r} holds stage-1 features of another item "
-             f"table; this dataset's go to the default per-dataset cache folder instead")
+        note(
+            f"features.out_dir={features.out_dir!r} holds stage-1 features of another item "
+            f"table; this dataset's go to the default per-dataset cache folder instead"
+        )
         features.out_dir = ""

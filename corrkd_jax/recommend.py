@@ -31,8 +31,8 @@ from corrkd_jax.data import Examples, InteractionData, build_batch
 from corrkd_jax.errors import UserError
 from corrkd_jax.models import build_model, init_params
 from corrkd_jax.trainer.checkpointing import Checkpoints
-from corrkd_jax.trainer.setup import load_data
 from corrkd_jax.trainer.migrate import migrate_config
+from corrkd_jax.trainer.setup import load_data
 from corrkd_jax.trainer.workdir import CONFIG_FILE
 from corrkd_jax.validate import check_dataset_record
 from corrkd_jax.variants import get_variant
@@ -69,9 +69,12 @@ class Predictor:
         rows = np.zeros((len(histories), max_len), np.int32)
         for i, history in enumerate(histories):
             kept = list(history)[-max_len:]
-            rows[i, max_len - len(kept):] = kept  # right-aligned, as in training
-        examples = Examples(histories=rows, targets=np.zeros(len(rows), np.int32),
-                            users=np.zeros(len(rows), np.int32))
+            rows[i, max_len - len(kept) :] = kept  # right-aligned, as in training
+        examples = Examples(
+            histories=rows,
+            targets=np.zeros(len(rows), np.int32),
+            users=np.zeros(len(rows), np.int32),
+        )
         length = int(min(b for b in self.config.data.length_buckets if b >= max_len))
         batch = build_batch(examples, np.arange(len(rows)), length, graph=self.graph)
         logits, _ = _apply(self.model, self.params, batch)
@@ -98,8 +101,10 @@ def internal_ids(table: Any, history: Sequence[int | str], where: str = "history
     index = {str(source): i for i, source in enumerate(table.source_ids) if i > 0}
     unknown = [item for item in history if str(item) not in index]
     if unknown:
-        raise RecommendError(f"{where}: unknown item id(s) {unknown} (ids as in the dataset's "
-                             f"files, e.g. sequences.txt or item_id; --external-ids for ASINs)")
+        raise RecommendError(
+            f"{where}: unknown item id(s) {unknown} (ids as in the dataset's "
+            f"files, e.g. sequences.txt or item_id; --external-ids for ASINs)"
+        )
     return [index[str(item)] for item in history]
 
 
@@ -124,29 +129,43 @@ def load_predictor(workdir: str) -> Predictor:
     # The view tables come from the checkpoint: placeholders of the right shape suffice, so
     # inference never needs the stage-1 features.
     views = tuple(config.model.views) if variant.use_views else ()
-    model = build_model(config, num_items,
-                        {view: np.zeros((num_items + 1, dim), np.float32) for view in views})
+    model = build_model(
+        config, num_items, {view: np.zeros((num_items + 1, dim), np.float32) for view in views}
+    )
     checkpoints = Checkpoints(workdir, metric=config.eval.metric, read_only=True)
     try:
         if checkpoints.best_step() is None:
             raise RecommendError(f"{workdir} has no best checkpoint yet (no epoch finished)")
         probe = build_batch(
-                Examples(histories=np.ones((1, 2), np.int32), targets=np.ones(1, np.int32),
-                         users=np.zeros(1, np.int32)), np.zeros(1, np.int64), 2,
-                graph=model.backbone.node_key == "nodes")
+            Examples(
+                histories=np.ones((1, 2), np.int32),
+                targets=np.ones(1, np.int32),
+                users=np.zeros(1, np.int32),
+            ),
+            np.zeros(1, np.int64),
+            2,
+            graph=model.backbone.node_key == "nodes",
+        )
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
         template = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                jax.eval_shape(lambda: init_params(model, probe, 0)))
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+            jax.eval_shape(lambda: init_params(model, probe, 0)),
+        )
         params, _ = checkpoints.restore_best(template)
     finally:
         checkpoints.close()
-    return Predictor(config=config, data=data, model=model, params=params,
-                     graph=model.backbone.node_key == "nodes")
+    return Predictor(
+        config=config,
+        data=data,
+        model=model,
+        params=params,
+        graph=model.backbone.node_key == "nodes",
+    )
 
 
-def parse_history(text: str, data: InteractionData, *, external: bool = False,
-                  where: str = "history") -> list[int]:
+def parse_history(
+    text: str, data: InteractionData, *, external: bool = False, where: str = "history"
+) -> list[int]:
     """Internal item ids (rows 1..N) of a whitespace-separated history line.
 
     Args:
@@ -172,14 +191,21 @@ def parse_history(text: str, data: InteractionData, *, external: bool = False,
     index = {str(source): i for i, source in enumerate(table.source_ids) if i > 0}
     for token in tokens:
         if token not in index:
-            raise RecommendError(f"{where}: unknown item id {token!r} (ids as in the "
-                                 f"dataset's files, e.g. sequences.txt or item_id; use "
-                                 f"--external-ids for ids like ASINs)")
+            raise RecommendError(
+                f"{where}: unknown item id {token!r} (ids as in the "
+                f"dataset's files, e.g. sequences.txt or item_id; use "
+                f"--external-ids for ids like ASINs)"
+            )
     return [index[token] for token in tokens]
 
 
-def top_k(predictor: Predictor, histories: Sequence[Sequence[int]], k: int = 10,
-          *, exclude_history: bool = False) -> list[list[Recommendation]]:
+def top_k(
+    predictor: Predictor,
+    histories: Sequence[Sequence[int]],
+    k: int = 10,
+    *,
+    exclude_history: bool = False,
+) -> list[list[Recommendation]]:
     """Top-k (item id, score, title) per history, best first, on INTERNAL ids 1..N (rows of
     the run's item table; `recommend` takes and returns the dataset's own ids)."""
     num_items = predictor.data.items.num_items
@@ -200,8 +226,12 @@ def top_k(predictor: Predictor, histories: Sequence[Sequence[int]], k: int = 10,
     titles = _title_column(predictor)
     out = []
     for row_scores, row_columns in zip(scores, columns):
-        out.append([(int(c) + 1, float(row_scores[c]),
-                     str(titles[c + 1]) if titles is not None else "") for c in row_columns])
+        out.append(
+            [
+                (int(c) + 1, float(row_scores[c]), str(titles[c + 1]) if titles is not None else "")
+                for c in row_columns
+            ]
+        )
     return out
 
 
@@ -213,15 +243,17 @@ def _title_column(predictor: Predictor) -> np.ndarray | None:
         return fields[TITLE_FIELD]
     config = predictor.config
     for view in config.model.views if "features" in config else ():
-        for name in config.features.views[view].get("fields", ()) if view in \
-                config.features.views else ():
+        for name in (
+            config.features.views[view].get("fields", ()) if view in config.features.views else ()
+        ):
             if name in fields:
                 return fields[name]
     return None
 
 
-def recommend(workdir: str, histories: Sequence[Sequence[int]], k: int = 10,
-              *, exclude_history: bool = False) -> list[list[Recommendation]]:
+def recommend(
+    workdir: str, histories: Sequence[Sequence[int]], k: int = 10, *, exclude_history: bool = False
+) -> list[list[Recommendation]]:
     """Top-k recommendations of the best checkpoint of `workdir`.
 
     Args:
@@ -241,14 +273,17 @@ def recommend(workdir: str, histories: Sequence[Sequence[int]], k: int = 10,
     """
     predictor = load_predictor(workdir)
     table = predictor.data.items
-    rows = [internal_ids(table, history, f"history {i}") if len(history) else []
-            for i, history in enumerate(histories)]
+    rows = [
+        internal_ids(table, history, f"history {i}") if len(history) else []
+        for i, history in enumerate(histories)
+    ]
     out = top_k(predictor, rows, k, exclude_history=exclude_history)
     return [[(own_id(table, item), score, title) for item, score, title in row] for row in out]
 
 
-def _format(history: Sequence[int], recommendations: Sequence[Recommendation],
-            data: InteractionData) -> str:
+def _format(
+    history: Sequence[int], recommendations: Sequence[Recommendation], data: InteractionData
+) -> str:
     table = data.items
     lines = [f"history: {' '.join(str(table.source_ids[i]) for i in history)}"]
     for rank, (item, score, title) in enumerate(recommendations, start=1):
@@ -260,17 +295,24 @@ def _format(history: Sequence[int], recommendations: Sequence[Recommendation],
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0, or 2 after printing an input error)."""
-    parser = argparse.ArgumentParser(prog="python -m corrkd_jax.recommend",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m corrkd_jax.recommend", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--workdir", required=True, help="run directory of corrkd_jax.train")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--history", help='item ids, oldest first, e.g. "12 7 301"')
     source.add_argument("--histories-file", help="a file with one history per line")
     parser.add_argument("--k", type=int, default=10, help="recommendations per history")
-    parser.add_argument("--external-ids", action="store_true",
-                        help="histories use external ids (e.g. ASINs) instead of item ids")
-    parser.add_argument("--exclude-history", action="store_true",
-                        help="do not recommend items already in the history")
+    parser.add_argument(
+        "--external-ids",
+        action="store_true",
+        help="histories use external ids (e.g. ASINs) instead of item ids",
+    )
+    parser.add_argument(
+        "--exclude-history",
+        action="store_true",
+        help="do not recommend items already in the history",
+    )
     args = parser.parse_args(argv)
     # orbax warns about read-only checkpoint managers on every load: not news to the user.
     absl_logger = logging.getLogger("absl")
@@ -284,10 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.isfile(args.histories_file):
                 raise RecommendError(f"histories file {args.histories_file} does not exist")
             with open(args.histories_file, encoding="utf-8") as f:
-                lines = [(line, f"{args.histories_file} line {n}")
-                         for n, line in enumerate(f, start=1) if line.strip()]
-        histories = [parse_history(text, predictor.data, external=args.external_ids,
-                                   where=where) for text, where in lines]
+                lines = [
+                    (line, f"{args.histories_file} line {n}")
+                    for n, line in enumerate(f, start=1)
+                    if line.strip()
+                ]
+        histories = [
+            parse_history(text, predictor.data, external=args.external_ids, where=where)
+            for text, where in lines
+        ]
         results = top_k(predictor, histories, args.k, exclude_history=args.exclude_history)
     except cli.USER_ERRORS as err:
         return cli.report(err)

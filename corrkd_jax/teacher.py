@@ -41,6 +41,7 @@ __all__ = [
     "build_teacher",
 ]
 
+
 class TeacherSignals(NamedTuple):
     """Teacher targets for one view and one batch."""
 
@@ -88,7 +89,12 @@ def teacher_signals(teacher: Teacher, node_items: jax.Array) -> dict[str, Teache
 
 @functools.partial(jax.jit, static_argnames=("num_pairs", "num_chunks", "kind", "chunk_size"))
 def _sample_pair_vectors(
-    features: jax.Array, key: jax.Array, *, num_pairs: int, num_chunks: int, kind: str,
+    features: jax.Array,
+    key: jax.Array,
+    *,
+    num_pairs: int,
+    num_chunks: int,
+    kind: str,
     chunk_size: int,
 ) -> jax.Array:
     """Correlation vectors of `num_pairs` uniform item pairs (a, c) in 1..N -> `[P, D]`.
@@ -98,8 +104,10 @@ def _sample_pair_vectors(
     n = features.shape[0] - 1
     key_a, key_c = jax.random.split(key)
     pairs = jnp.stack(
-        [jax.random.randint(key_a, (num_pairs,), 1, n + 1),
-         jax.random.randint(key_c, (num_pairs,), 1, n + 1)],
+        [
+            jax.random.randint(key_a, (num_pairs,), 1, n + 1),
+            jax.random.randint(key_c, (num_pairs,), 1, n + 1),
+        ],
         axis=-1,
     )  # [P, 2]
 
@@ -181,20 +189,31 @@ def fit_codebook(
     if init not in kmeans.INITS:
         raise ValueError(f"unknown init {init!r}; expected one of {kmeans.INITS}")
     if num_codes < 1 or num_pairs < num_codes:
-        raise ValueError(f"need 1 <= num_codes <= num_pairs, got num_codes={num_codes}, "
-                         f"num_pairs={num_pairs}")
+        raise ValueError(
+            f"need 1 <= num_codes <= num_pairs, got num_codes={num_codes}, num_pairs={num_pairs}"
+        )
     if num_iters < 1 or tol < 0:
-        raise ValueError(f"need num_iters >= 1 and tol >= 0, got num_iters={num_iters}, "
-                         f"tol={tol}")
+        raise ValueError(f"need num_iters >= 1 and tol >= 0, got num_iters={num_iters}, tol={tol}")
     chunk_size = max(1, min(chunk_size, num_pairs))
     key_pairs, key_init = jax.random.split(jax.random.key(seed))
 
     points = _sample_pair_vectors(
-        jnp.asarray(features, jnp.float32), key_pairs, num_pairs=num_pairs,
-        num_chunks=num_chunks, kind=kind, chunk_size=chunk_size,
+        jnp.asarray(features, jnp.float32),
+        key_pairs,
+        num_pairs=num_pairs,
+        num_chunks=num_chunks,
+        kind=kind,
+        chunk_size=chunk_size,
     )
-    centroids, fit = kmeans.fit(points, num_codes, key_init, num_iters=num_iters, tol=tol,
-                                init=init, init_sample=init_sample)
+    centroids, fit = kmeans.fit(
+        points,
+        num_codes,
+        key_init,
+        num_iters=num_iters,
+        tol=tol,
+        init=init,
+        init_sample=init_sample,
+    )
     counts = fit["code_usage"]
     stats = {
         "inertia": fit["inertia"],
@@ -250,17 +269,25 @@ def build_teacher(
             raise ValueError(f"features of view {view!r}: {err}") from err
         if codebooks is None:
             book, stats[view] = fit_codebook(
-                table, num_codes=num_codes, num_chunks=num_chunks, kind=kind,
-                num_pairs=num_pairs, seed=_view_seed(seed, view), **fit_kwargs,
+                table,
+                num_codes=num_codes,
+                num_chunks=num_chunks,
+                kind=kind,
+                num_pairs=num_pairs,
+                seed=_view_seed(seed, view),
+                **fit_kwargs,
             )
         else:
             if view not in codebooks:
-                raise ValueError(f"restored codebooks lack view {view!r} "
-                                 f"(have {sorted(codebooks)})")
+                raise ValueError(
+                    f"restored codebooks lack view {view!r} (have {sorted(codebooks)})"
+                )
             book = np.asarray(codebooks[view], np.float32)
             if book.shape != (num_codes, num_chunks):
-                raise ValueError(f"restored codebook of view {view!r} has shape {book.shape}, "
-                                 f"expected (num_codes, num_chunks) = ({num_codes}, {num_chunks})")
+                raise ValueError(
+                    f"restored codebook of view {view!r} has shape {book.shape}, "
+                    f"expected (num_codes, num_chunks) = ({num_codes}, {num_chunks})"
+                )
             stats[view] = {}
         tables[view] = jnp.asarray(table, jnp.float32)
         books[view] = jnp.asarray(book)

@@ -18,7 +18,6 @@ Data parallel over all devices (and processes, when launched as a multi-process 
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -27,7 +26,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 from absl import app, flags
 from absl import logging as absl_logging
@@ -41,6 +39,7 @@ from corrkd_jax.trainer import sharding
 from corrkd_jax.trainer.assemble import build_run
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.early_stopping import EarlyStopping
+from corrkd_jax.trainer.evaluators import build_evaluators
 from corrkd_jax.trainer.loop import (
     NonFiniteLossError,
     Progress,
@@ -50,7 +49,6 @@ from corrkd_jax.trainer.loop import (
     stop_reason,
     train_epoch,
 )
-from corrkd_jax.trainer.evaluators import build_evaluators
 from corrkd_jax.trainer.metric_writer import MetricWriter
 from corrkd_jax.trainer.setup import build_experiment
 from corrkd_jax.trainer.steps import eval_step, train_step
@@ -61,8 +59,9 @@ __all__ = ["NonFiniteLossError", "train_and_evaluate", "train_step", "eval_step"
 log = logging.getLogger("corrkd_jax.train")  # not __main__ under python -m
 
 
-def _resume(config: ml_collections.ConfigDict, checkpoints: Checkpoints, state: Any,
-            teacher: Teacher | None) -> tuple[Any, Any, Progress, EarlyStopping]:
+def _resume(
+    config: ml_collections.ConfigDict, checkpoints: Checkpoints, state: Any, teacher: Teacher | None
+) -> tuple[Any, Any, Progress, EarlyStopping]:
     """(state, loader state, progress, early stopping) from the latest checkpoint, if any.
 
     `num_epochs` and `eval.patience` come from the current config, so a finished run can be
@@ -75,8 +74,11 @@ def _resume(config: ml_collections.ConfigDict, checkpoints: Checkpoints, state: 
         state, _, loader_state, saved = checkpoints.restore_latest(state, codebooks)
         progress = Progress.from_dict(saved)
         log.info("resuming from step %d (epoch %d)", step, progress.epoch)
-    stopper = (EarlyStopping.from_dict(progress.early_stopping) if progress.early_stopping
-               else EarlyStopping(config.eval.metric, int(config.eval.patience)))
+    stopper = (
+        EarlyStopping.from_dict(progress.early_stopping)
+        if progress.early_stopping
+        else EarlyStopping(config.eval.metric, int(config.eval.patience))
+    )
     stopper.patience = int(config.eval.patience)
     if progress.step_in_epoch == 0:  # at an epoch boundary: decide with the current limits
         progress.stop_reason = stop_reason(stopper, progress.epoch, int(config.num_epochs))
@@ -110,11 +112,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpoints = Checkpoints(workdir, metric=config.eval.metric)
     resume_step = checkpoints.latest_step()
     # A resumed run rebuilds its teacher from the saved codebooks instead of refitting.
-    codebooks = (checkpoints.restore_codebooks()
-                 if resume_step is not None and experiment.variant.distills else None)
+    codebooks = (
+        checkpoints.restore_codebooks()
+        if resume_step is not None and experiment.variant.distills
+        else None
+    )
     parts = build_run(config, experiment=experiment, codebooks=codebooks)
-    state, loader_state, progress, stopper = _resume(config, checkpoints, parts.state,
-                                                     parts.teacher)
+    state, loader_state, progress, stopper = _resume(
+        config, checkpoints, parts.state, parts.teacher
+    )
     results_path = os.path.join(workdir, RESULTS_FILE)
     if progress.finished and os.path.exists(results_path):
         checkpoints.close()
@@ -123,20 +129,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     writer = MetricWriter(workdir, resume_step=resume_step, active=jax.process_index() == 0)
     evaluators = build_evaluators(
-            tuple(config.eval.per_epoch), features=experiment.features,
-            num_items=experiment.data.items.num_items, eval_fn=parts.eval_fn,
-            test_loader=parts.test_loader, mesh=parts.mesh,
-            metric_names=metric_names(config.eval.ks))
-    run = Run(config=config, workdir=workdir, experiment=experiment, mesh=parts.mesh,
-              train_loader=parts.train_loader, valid_loader=parts.valid_loader,
-              test_loader=parts.test_loader, train_fn=parts.train_fn, eval_fn=parts.eval_fn,
-              teacher=parts.teacher, weights=parts.weights, checkpoints=checkpoints,
-              writer=writer, started=started, evaluators=evaluators)
+        tuple(config.eval.per_epoch),
+        features=experiment.features,
+        num_items=experiment.data.items.num_items,
+        eval_fn=parts.eval_fn,
+        test_loader=parts.test_loader,
+        mesh=parts.mesh,
+        metric_names=metric_names(config.eval.ks),
+    )
+    run = Run(
+        config=config,
+        workdir=workdir,
+        experiment=experiment,
+        mesh=parts.mesh,
+        train_loader=parts.train_loader,
+        valid_loader=parts.valid_loader,
+        test_loader=parts.test_loader,
+        train_fn=parts.train_fn,
+        eval_fn=parts.eval_fn,
+        teacher=parts.teacher,
+        weights=parts.weights,
+        checkpoints=checkpoints,
+        writer=writer,
+        started=started,
+        evaluators=evaluators,
+    )
     state = sharding.replicate(state, parts.mesh)
     if resume_step is None and parts.teacher_stats:
-        writer.write(0, "teacher", {f"{view}/{key}": value
-                                    for view, stats in parts.teacher_stats.items()
-                                    for key, value in stats.items()})
+        writer.write(
+            0,
+            "teacher",
+            {
+                f"{view}/{key}": value
+                for view, stats in parts.teacher_stats.items()
+                for key, value in stats.items()
+            },
+        )
     limit = int(config.checkpoint.max_steps_per_run)
     try:
         while not progress.finished:
@@ -156,12 +184,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 # ----------------------------------------------------------------------------- CLI
 
 _CONFIG = config_flags.DEFINE_config_file(
-        "config", None, "Training config file, e.g. configs/default.py or "
-        "configs/beauty.py:sasrec,kdsr; override fields with --config.x.y=value.",
-        lock_config=True)
+    "config",
+    None,
+    "Training config file, e.g. configs/default.py or "
+    "configs/beauty.py:sasrec,kdsr; override fields with --config.x.y=value.",
+    lock_config=True,
+)
 _WORKDIR = flags.DEFINE_string(
-        "workdir", None, "Run directory for checkpoints, logs and results (resumed when it "
-        "holds a checkpoint).")
+    "workdir",
+    None,
+    "Run directory for checkpoints, logs and results (resumed when it holds a checkpoint).",
+)
 
 
 def enable_compilation_cache() -> str:
@@ -170,7 +203,8 @@ def enable_compilation_cache() -> str:
     ~12 compiled step programs (~90 s on 2 CPU cores for Beauty KDSR) instead of compiling.
     Returns the folder."""
     folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
-            repo_root(), ".cache", "jax")
+        repo_root(), ".cache", "jax"
+    )
     jax.config.update("jax_compilation_cache_dir", folder)
     return folder
 
@@ -189,8 +223,10 @@ def main(argv: list[str]) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     if results.get("status") == "interrupted":
-        print(f"stopped at step {results['step']} (checkpoint.max_steps_per_run); rerun the "
-              f"same command to continue")
+        print(
+            f"stopped at step {results['step']} (checkpoint.max_steps_per_run); rerun the "
+            f"same command to continue"
+        )
         return
     print(results_table(results))
     print(f"results: {os.path.join(os.path.abspath(_WORKDIR.value), RESULTS_FILE)}")

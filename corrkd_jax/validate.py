@@ -43,8 +43,15 @@ def field(name: str) -> Iterator[None]:
         raise ConfigError(name, text) from None
 
 
-def _number(name: str, value: Any, *, minimum: float | None = None,
-            maximum: float | None = None, integer: bool = False, strict: bool = False) -> None:
+def _number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    strict: bool = False,
+) -> None:
     """`value` is a finite number (an int when `integer`) within the bounds."""
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
@@ -65,8 +72,7 @@ def _normalize_views(config: ml_collections.ConfigDict) -> None:
     views = config.model.views
     if isinstance(views, str):
         views = (views,)
-    split = tuple(part.strip() for view in views for part in str(view).split(",")
-                  if part.strip())
+    split = tuple(part.strip() for view in views for part in str(view).split(",") if part.strip())
     if tuple(views) != split:
         config.model.views = split
 
@@ -90,10 +96,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         setup.check_config(config)
     with field("model.variant"):
         variant = get_variant(config.model.variant)
-    for name in ("seed", "batch_size", "eval_batch_size", "num_epochs", "log_every_steps",
-                 "num_negatives"):
-        _number(name, config[name], integer=True, minimum=0 if name in ("seed",
-                "num_negatives") else 1)
+    for name in (
+        "seed",
+        "batch_size",
+        "eval_batch_size",
+        "num_epochs",
+        "log_every_steps",
+        "num_negatives",
+    ):
+        _number(
+            name, config[name], integer=True, minimum=0 if name in ("seed", "num_negatives") else 1
+        )
     data = config.data
     _choice("data.format", data.format, ("auto", "synthetic", *FORMATS))
     _choice("data.protocol", data.protocol, PROTOCOLS)
@@ -118,14 +131,16 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     # The model's own checks (backbone, widths, heads, dropout, sasrec options, corr_kind,
     # tau, num_codes, pair options), on placeholder features of the right shape.
     with field("model"):
-        build_model(config, 2, {view: np.zeros((3, int(model.dim)), np.float32)
-                                for view in views})
+        build_model(config, 2, {view: np.zeros((3, int(model.dim)), np.float32) for view in views})
     _number("kd.num_chunks", kd.num_chunks, integer=True, minimum=1)
     if variant.distills:
         if int(model.dim) % int(kd.num_chunks):
-            raise ConfigError("kd.num_chunks", f"model.dim={model.dim} is not divisible by "
-                              f"kd.num_chunks={kd.num_chunks} (each feature vector is cut "
-                              f"into num_chunks equal chunks)")
+            raise ConfigError(
+                "kd.num_chunks",
+                f"model.dim={model.dim} is not divisible by "
+                f"kd.num_chunks={kd.num_chunks} (each feature vector is cut "
+                f"into num_chunks equal chunks)",
+            )
         _number("kd.num_pairs", kd.num_pairs, integer=True, minimum=1)
         _number("kd.kmeans_iters", kd.kmeans_iters, integer=True, minimum=1)
         for name in ("lambda_hol", "lambda_code"):
@@ -155,8 +170,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     for name in ev.per_epoch:
         _choice("eval.per_epoch", name, EVALUATORS)
     _number("checkpoint.every_steps", config.checkpoint.every_steps, integer=True, minimum=0)
-    _number("checkpoint.max_steps_per_run", config.checkpoint.max_steps_per_run, integer=True,
-            minimum=0)
+    _number(
+        "checkpoint.max_steps_per_run", config.checkpoint.max_steps_per_run, integer=True, minimum=0
+    )
     if variant.use_views:
         check_features_config(config)
 
@@ -169,14 +185,19 @@ def check_features_config(config: ml_collections.ConfigDict) -> None:
     features = config.features
     missing = [view for view in config.model.views if view not in features.views]
     if missing:
-        raise ConfigError("model.views", f"{missing} are not views of config.features "
-                          f"(it has {sorted(features.views)})")
+        raise ConfigError(
+            "model.views",
+            f"{missing} are not views of config.features (it has {sorted(features.views)})",
+        )
     with field("features"):
         validate_config(features)
     if features.reduce.method != "none" and int(features.reduce.dim) != int(config.model.dim):
-        raise ConfigError("features.reduce.dim", f"{features.reduce.dim} differs from "
-                          f"model.dim={config.model.dim}: the view tables are initialised "
-                          f"from the reduced features")
+        raise ConfigError(
+            "features.reduce.dim",
+            f"{features.reduce.dim} differs from "
+            f"model.dim={config.model.dim}: the view tables are initialised "
+            f"from the reduced features",
+        )
     with field("features.data.root"):
         setup.features_config(config)
 
@@ -186,12 +207,18 @@ def check_features(config: ml_collections.ConfigDict, data: InteractionData) -> 
     from corrkd_jax.variants import get_variant
 
     if get_variant(config.model.variant).use_views:
-        check_view_inputs(config.features.views, tuple(config.model.views), data.items,
-                          prefix="features.views", root=config.data.root)
+        check_view_inputs(
+            config.features.views,
+            tuple(config.model.views),
+            data.items,
+            prefix="features.views",
+            root=config.data.root,
+        )
 
 
-def check_view_inputs(views: ml_collections.ConfigDict, names: tuple[str, ...], items: Any, *,
-                      prefix: str, root: str) -> None:
+def check_view_inputs(
+    views: ml_collections.ConfigDict, names: tuple[str, ...], items: Any, *, prefix: str, root: str
+) -> None:
     """All views checked before any is encoded: text fields present with some text, image
     folders present, local encoder folders holding a model. `prefix` names the views'
     section in error messages ("features.views" in training configs, "views" in stage 1)."""
@@ -204,8 +231,11 @@ def check_view_inputs(views: ml_collections.ConfigDict, names: tuple[str, ...], 
         if spec.kind == "text":
             unknown = [f for f in spec.fields if f not in items.fields]
             if unknown:
-                raise ConfigError(f"{where}.fields", f"the item table of {root} has no field "
-                                  f"{unknown}; its fields: {sorted(items.fields)}")
+                raise ConfigError(
+                    f"{where}.fields",
+                    f"the item table of {root} has no field "
+                    f"{unknown}; its fields: {sorted(items.fields)}",
+                )
             if not any(str(text).strip() for f in spec.fields for text in items.fields[f][1:]):
                 raise ConfigError(f"{where}.fields", f"no item has any text in {list(spec.fields)}")
         elif not os.path.isdir(resolve_root(spec.image_dir)):
@@ -214,8 +244,10 @@ def check_view_inputs(views: ml_collections.ConfigDict, names: tuple[str, ...], 
             path = resolve_encoder_path(spec.encoder)
         looks_local = spec.encoder.startswith((".", "/", "~")) or os.path.isabs(path)
         if looks_local and not os.path.isfile(os.path.join(path, "config.json")):
-            raise ConfigError(f"{where}.encoder", f"{spec.encoder!r} is not a model folder "
-                              f"(no config.json in {path})")
+            raise ConfigError(
+                f"{where}.encoder",
+                f"{spec.encoder!r} is not a model folder (no config.json in {path})",
+            )
 
 
 def check_split(config: ml_collections.ConfigDict, data: InteractionData) -> None:
@@ -225,11 +257,15 @@ def check_split(config: ml_collections.ConfigDict, data: InteractionData) -> Non
     with field("data.protocol"):
         setup.split_data(config, data)
     if int(config.num_negatives) >= data.num_items:
-        raise ConfigError("num_negatives", f"{config.num_negatives} must be below the number "
-                          f"of items ({data.num_items}); 0 = full softmax")
+        raise ConfigError(
+            "num_negatives",
+            f"{config.num_negatives} must be below the number "
+            f"of items ({data.num_items}); 0 = full softmax",
+        )
 
 
 # ----------------------------------------------------------------------------- run directory
+
 
 def has_checkpoint(workdir: str) -> bool:
     """True when `workdir` holds a saved checkpoint step (latest or best)."""
@@ -272,14 +308,15 @@ def check_dataset_record(workdir: str, data: InteractionData) -> dict[str, Any] 
         then = ", ".join(f"{key} {sizes[key]}" for key in changed if key in sizes)
         now = ", ".join(f"{key} {current[key]}" for key in changed if key in sizes)
         detail = f" ({then} then, {now} now)" if then else " (same sizes, other content)"
-        raise WorkdirError(f"the dataset {data.name!r} changed since {workdir} was trained: "
-                           f"{', '.join(changed)} differ{detail}; its checkpoints index the old "
-                           f"items: use a new --workdir")
+        raise WorkdirError(
+            f"the dataset {data.name!r} changed since {workdir} was trained: "
+            f"{', '.join(changed)} differ{detail}; its checkpoints index the old "
+            f"items: use a new --workdir"
+        )
     return saved
 
 
-def check_workdir(config: ml_collections.ConfigDict, data: InteractionData,
-                  workdir: str) -> None:
+def check_workdir(config: ml_collections.ConfigDict, data: InteractionData, workdir: str) -> None:
     """A run directory with checkpoints must belong to this config and dataset. Read only."""
     from corrkd_jax.trainer.workdir import CONFIG_FILE, DATASET_FILE, check_or_write_config
 
@@ -290,10 +327,11 @@ def check_workdir(config: ml_collections.ConfigDict, data: InteractionData,
     for name in (CONFIG_FILE, DATASET_FILE):
         if not os.path.isfile(os.path.join(workdir, name)):
             raise WorkdirError(
-                    f"{workdir} holds checkpoints but no {name}: cannot tell which "
-                    f"{'config' if name == CONFIG_FILE else 'dataset'} trained them; use a "
-                    f"new --workdir (or delete {os.path.join(workdir, 'checkpoints')} to start "
-                    f"over here)")
+                f"{workdir} holds checkpoints but no {name}: cannot tell which "
+                f"{'config' if name == CONFIG_FILE else 'dataset'} trained them; use a "
+                f"new --workdir (or delete {os.path.join(workdir, 'checkpoints')} to start "
+                f"over here)"
+            )
     check_dataset_record(workdir, data)
     try:
         # Compares with the saved config (only resumable fields may differ); it writes
@@ -327,23 +365,27 @@ def as_saved(config: ml_collections.ConfigDict, workdir: str) -> ml_collections.
     try:
         with open(os.path.join(workdir, CONFIG_FILE), encoding="utf-8") as f:
             saved = json.load(f)
-        formats = {"data": saved["data"]["format"],
-                   "features": saved.get("features", {}).get("data", {}).get("format")}
+        formats = {
+            "data": saved["data"]["format"],
+            "features": saved.get("features", {}).get("data", {}).get("format"),
+        }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return config
     copy = None
     for section, old in formats.items():
         node = config.data if section == "data" else config.features.data
-        if old is None or old == node.format or _detected(node.root, node.format) != _detected(
-                node.root, old):
+        if (
+            old is None
+            or old == node.format
+            or _detected(node.root, node.format) != _detected(node.root, old)
+        ):
             continue
         copy = copy or ml_collections.ConfigDict(config.to_dict())  # references resolved
         (copy.data if section == "data" else copy.features.data).format = old
     return copy or config
 
 
-def claim_workdir(config: ml_collections.ConfigDict, data: InteractionData,
-                  workdir: str) -> None:
+def claim_workdir(config: ml_collections.ConfigDict, data: InteractionData, workdir: str) -> None:
     """Writes `config.json` and `dataset.json` (after `prepare_run`; primary process only).
 
     A run directory without checkpoints takes the new config and dataset whatever files an
@@ -391,8 +433,9 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str) -> InteractionD
         if not str(config.data.root).startswith("builtin:") and config.data.format != "synthetic":
             root = setup.resolve_path(config.data.root)
             if not os.path.isdir(root):
-                raise ConfigError("data.root", f"{config.data.root!r} is not a folder "
-                                  f"(resolved to {root})")
+                raise ConfigError(
+                    "data.root", f"{config.data.root!r} is not a folder (resolved to {root})"
+                )
     data = setup.load_data(config)
     if own_data.resolve_views(config, data.items):
         check_config(config)  # the views changed: check them again
@@ -403,8 +446,9 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str) -> InteractionD
     return data
 
 
-def nan_advice(config: ml_collections.ConfigDict, workdir: str, term: str,
-               last_checkpoint: int | None) -> str:
+def nan_advice(
+    config: ml_collections.ConfigDict, workdir: str, term: str, last_checkpoint: int | None
+) -> str:
     """How to continue after a non-finite loss, as one sentence with the exact flags."""
     lr = float(config.optim.lr)
     flags = f"--config.optim.lr={lr / 10:g}"
@@ -412,8 +456,12 @@ def nan_advice(config: ml_collections.ConfigDict, workdir: str, term: str,
         weight = "lambda_hol" if term.startswith("loss/hol") else "lambda_code"
         flags += f" (or a lower --config.kd.{weight})"
     if last_checkpoint is None:
-        return (f"To continue, rerun the same command with {flags}: {workdir} has no "
-                f"checkpoint yet, so it takes the changed config.")
-    return (f"To continue, rerun with {flags} and a new --workdir (e.g. {workdir}-lr{lr / 10:g}):"
-            f" {workdir} holds checkpoints of this config, which a changed config may not "
-            f"resume, and rerunning the same config repeats the same numbers.")
+        return (
+            f"To continue, rerun the same command with {flags}: {workdir} has no "
+            f"checkpoint yet, so it takes the changed config."
+        )
+    return (
+        f"To continue, rerun with {flags} and a new --workdir (e.g. {workdir}-lr{lr / 10:g}):"
+        f" {workdir} holds checkpoints of this config, which a changed config may not "
+        f"resume, and rerunning the same config repeats the same numbers."
+    )

@@ -41,14 +41,14 @@ class VariantSpec:
 
 
 VARIANTS: dict[str, VariantSpec] = {
-        "id_only": VariantSpec("id_only", False, False, False, "none"),
-        "frozen_features": VariantSpec("frozen_features", True, False, False, "frozen"),
-        "feature_init": VariantSpec("feature_init", True, False, False, "fast"),
-        "kdsr": VariantSpec("kdsr", True, True, True, "slow"),
-        "kdsr_no_holistic": VariantSpec("kdsr_no_holistic", True, False, True, "slow"),
-        "kdsr_no_codes": VariantSpec("kdsr_no_codes", True, True, False, "slow"),
-        "kdsr_no_async": VariantSpec("kdsr_no_async", True, True, True, "fast"),
-        "kdsr_released": VariantSpec("kdsr_released", True, True, True, "fast"),
+    "id_only": VariantSpec("id_only", False, False, False, "none"),
+    "frozen_features": VariantSpec("frozen_features", True, False, False, "frozen"),
+    "feature_init": VariantSpec("feature_init", True, False, False, "fast"),
+    "kdsr": VariantSpec("kdsr", True, True, True, "slow"),
+    "kdsr_no_holistic": VariantSpec("kdsr_no_holistic", True, False, True, "slow"),
+    "kdsr_no_codes": VariantSpec("kdsr_no_codes", True, True, False, "slow"),
+    "kdsr_no_async": VariantSpec("kdsr_no_async", True, True, True, "fast"),
+    "kdsr_released": VariantSpec("kdsr_released", True, True, True, "fast"),
 }
 
 
@@ -58,5 +58,5 @@ def get_variant(name: str) -> VariantSpec:
         return VARIANTS[name]
     except KeyError:
         raise ValueError(
-                f"model.variant={name!r} is not a known variant; choose one of {sorted(VARIANTS)}"
+            f"model.variant={name!r} is not a known variant; choose one of {sorted(VARIANTS)}"
         ) from None

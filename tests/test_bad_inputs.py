@@ -22,15 +22,15 @@ import pytest
 
 from corrkd_jax import recommend as rec
 from corrkd_jax.data.__main__ import main as describe_main
-from corrkd_jax.train import train_and_evaluate
-from support import tiny_runs as testing
-from corrkd_jax.trainer.config_files import load_config_file
 from corrkd_jax.paths import repo_root
+from corrkd_jax.train import train_and_evaluate
+from corrkd_jax.trainer.config_files import load_config_file
+from support import tiny_runs as testing
 
 pytestmark = pytest.mark.slow
 
 REPO = repo_root()
-TINY_CONFIG = '''
+TINY_CONFIG = """
 from support import tiny_runs as testing
 from corrkd_jax.trainer.config_files import link_features_to_data
 
@@ -45,21 +45,24 @@ def get_config(arg=None):
     config.kd.num_pairs = 500
     config.kd.kmeans_iters = 3
     return config
-'''
-FEATURES_CONFIG = '''
+"""
+FEATURES_CONFIG = """
 from corrkd_jax.trainer.config_files import load_config_file
 
 
 def get_config():
     return load_config_file({tiny!r}).features
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def compile_cache(tmp_path_factory):
     """A persistent XLA cache for the in-process reruns (they compile the same programs)."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
     before = {name: getattr(jax.config, name) for name in names}
     jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -84,8 +87,14 @@ def env(tmp_path_factory, compile_cache):
     features.write_text(FEATURES_CONFIG.format(tiny=str(tiny)))
     trained = str(root / "trained")
     train_and_evaluate(load_config_file(str(tiny)), trained)
-    return {"root": root, "s3rec": s3rec, "recbole": recbole, "tiny": str(tiny),
-            "features": str(features), "trained": trained}
+    return {
+        "root": root,
+        "s3rec": s3rec,
+        "recbole": recbole,
+        "tiny": str(tiny),
+        "features": str(features),
+        "trained": trained,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +122,7 @@ def _append(name: str, text: str) -> Callable[[str], None]:
     def breaks(folder: str) -> None:
         with open(os.path.join(folder, name), "a", encoding="utf-8") as f:
             f.write(text)
+
     return breaks
 
 
@@ -121,6 +131,7 @@ def _write(name: str, content: str | bytes) -> Callable[[str], None]:
         mode = "wb" if isinstance(content, bytes) else "w"
         with open(os.path.join(folder, name), mode) as f:
             f.write(content)
+
     return breaks
 
 
@@ -132,6 +143,7 @@ def _edit_line(name: str, number: int, edit: Callable[[str], str]) -> Callable[[
         lines[number - 1] = edit(lines[number - 1])
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
+
     return breaks
 
 
@@ -142,6 +154,7 @@ def _timestamp(value: str) -> Callable[[str], None]:
 def _recommend(*extra: str) -> Callable[[dict, str], list[str]]:
     def argv(env: dict, case_dir: str) -> list[str]:
         return ["-m", "corrkd_jax.recommend", "--workdir", env["trained"], *extra]
+
     return argv
 
 
@@ -155,8 +168,9 @@ def _features_rerun(env: dict, case_dir: str) -> None:
 
 
 def _copy_checkpoints(env: dict, workdir: str) -> None:
-    shutil.copytree(os.path.join(env["trained"], "checkpoints"),
-                    os.path.join(workdir, "checkpoints"))
+    shutil.copytree(
+        os.path.join(env["trained"], "checkpoints"), os.path.join(workdir, "checkpoints")
+    )
 
 
 def _file_workdir(env: dict, workdir: str) -> None:
@@ -173,8 +187,12 @@ CASES = [
     Case("bad_config_argument", ("'foo'", "variant"), config="configs/default.py:sasrec,foo"),
     Case("unknown_backbone", ("model.backbone",), bad=("model.backbone=transformer",)),
     Case("unknown_variant", ("model.variant",), bad=("model.variant=kdsrx",)),
-    Case("chunks_vs_dim", ("kd.num_chunks",), bad=("kd.num_chunks=5",),
-         context=(("model.variant", "kdsr"),)),
+    Case(
+        "chunks_vs_dim",
+        ("kd.num_chunks",),
+        bad=("kd.num_chunks=5",),
+        context=(("model.variant", "kdsr"),),
+    ),
     Case("max_len_zero", ("data.max_len",), bad=("data.max_len=0",)),
     Case("bucket_below_max_len", ("data.length_buckets",), bad=("data.length_buckets=(4,)",)),
     Case("unknown_protocol", ("data.protocol",), bad=("data.protocol=random",)),
@@ -183,95 +201,210 @@ CASES = [
     Case("metric_not_computed", ("eval.metric",), bad=("eval.metric=AUC@10",)),
     Case("patience_zero", ("eval.patience",), bad=("eval.patience=0",)),
     Case("negative_lr", ("optim.lr",), bad=("optim.lr=-1.0",)),
-    Case("unknown_async_schedule", ("optim.async_schedule",),
-         bad=("optim.async_schedule=linear",)),
+    Case("unknown_async_schedule", ("optim.async_schedule",), bad=("optim.async_schedule=linear",)),
     Case("dropout_above_one", ("model.dropout",), bad=("model.dropout=1.5",)),
-    Case("heads_vs_dim", ("model.sasrec.num_heads",), bad=("model.sasrec.num_heads=3",),
-         context=(("model.backbone", "sasrec"),)),
-    Case("unknown_sasrec_norm", ("model.sasrec.norm",), bad=("model.sasrec.norm=mid",),
-         context=(("model.backbone", "sasrec"),)),
+    Case(
+        "heads_vs_dim",
+        ("model.sasrec.num_heads",),
+        bad=("model.sasrec.num_heads=3",),
+        context=(("model.backbone", "sasrec"),),
+    ),
+    Case(
+        "unknown_sasrec_norm",
+        ("model.sasrec.norm",),
+        bad=("model.sasrec.norm=mid",),
+        context=(("model.backbone", "sasrec"),),
+    ),
     Case("unknown_corr_kind", ("kd.corr_kind",), bad=("kd.corr_kind=pearson",)),
     Case("zero_tau", ("kd.tau",), bad=("kd.tau=0.0",)),
-    Case("view_not_in_features", ("model.views", "colour"), bad=("model.views=colour",),
-         context=(("model.variant", "feature_init"),)),
-    Case("unknown_reduce_method", ("reduce.method",), bad=("features.reduce.method=umap",),
-         context=(("model.variant", "feature_init"),)),
-    Case("no_text_field_for_views", ("model.views", "id_only"),
-         breaks=lambda folder: os.remove(os.path.join(folder, "items.tsv")),
-         context=(("model.variant", "feature_init"),)),
-    Case("encoder_folder_missing", ("features.views.attr.encoder",),
-         bad=("features.views.attr.encoder=/nonexistent/encoder",),
-         context=(("model.variant", "feature_init"),)),
+    Case(
+        "view_not_in_features",
+        ("model.views", "colour"),
+        bad=("model.views=colour",),
+        context=(("model.variant", "feature_init"),),
+    ),
+    Case(
+        "unknown_reduce_method",
+        ("reduce.method",),
+        bad=("features.reduce.method=umap",),
+        context=(("model.variant", "feature_init"),),
+    ),
+    Case(
+        "no_text_field_for_views",
+        ("model.views", "id_only"),
+        breaks=lambda folder: os.remove(os.path.join(folder, "items.tsv")),
+        context=(("model.variant", "feature_init"),),
+    ),
+    Case(
+        "encoder_folder_missing",
+        ("features.views.attr.encoder",),
+        bad=("features.views.attr.encoder=/nonexistent/encoder",),
+        context=(("model.variant", "feature_init"),),
+    ),
     Case("sequences_on_session_graph", ("data.train_on",), bad=("data.train_on=sequences",)),
     Case("negative_negatives", ("num_negatives",), bad=("num_negatives=-1",)),
     Case("negatives_above_catalogue", ("num_negatives",), bad=("num_negatives=100000",)),
-    Case("valid_fraction_above_one", ("data.valid_fraction",),
-         bad=("data.valid_fraction=1.5",)),
-    Case("negative_save_interval", ("checkpoint.every_steps",),
-         bad=("checkpoint.every_steps=-1",)),
-    Case("data_root_missing", ("data.root", "/nonexistent/data"),
-         bad=("data.root=/nonexistent/data",)),
-    Case("workdir_flag_missing", ("--workdir",), argv=lambda env, d: [
-            "-m", "corrkd_jax.train", f"--config={env['tiny']}"]),
+    Case("valid_fraction_above_one", ("data.valid_fraction",), bad=("data.valid_fraction=1.5",)),
+    Case("negative_save_interval", ("checkpoint.every_steps",), bad=("checkpoint.every_steps=-1",)),
+    Case(
+        "data_root_missing",
+        ("data.root", "/nonexistent/data"),
+        bad=("data.root=/nonexistent/data",),
+    ),
+    Case(
+        "workdir_flag_missing",
+        ("--workdir",),
+        argv=lambda env, d: ["-m", "corrkd_jax.train", f"--config={env['tiny']}"],
+    ),
     # ---- S3-Rec files
     Case("item_not_integer", (S3, "line 61", "'x'"), breaks=_append(S3, "999 1 x\n")),
     Case("user_twice", (S3, "line 61", "line 1"), breaks=_append(S3, "1 1 2\n")),
     Case("user_without_items", (S3, "line 61"), breaks=_append(S3, "999\n")),
     Case("item_zero", (S3, "line 61", ">= 1"), breaks=_append(S3, "999 0 1\n")),
     Case("item_without_row", (S3, "line 61", "items.tsv"), breaks=_append(S3, "999 1 99999\n")),
-    Case("item_row_twice", ("items.tsv, line", "duplicated"),
-         breaks=_append("items.tsv", "1\tB0DUP\tdup\tdup\n")),
-    Case("item_row_short", ("items.tsv, line", "tab-separated"),
-         breaks=_append("items.tsv", "5000\tonly two\n")),
-    Case("header_empty_column", ("items.tsv, line 1", "empty column"),
-         breaks=_edit_line("items.tsv", 1, lambda line: line.replace("asin", ""))),
+    Case(
+        "item_row_twice",
+        ("items.tsv, line", "duplicated"),
+        breaks=_append("items.tsv", "1\tB0DUP\tdup\tdup\n"),
+    ),
+    Case(
+        "item_row_short",
+        ("items.tsv, line", "tab-separated"),
+        breaks=_append("items.tsv", "5000\tonly two\n"),
+    ),
+    Case(
+        "header_empty_column",
+        ("items.tsv, line 1", "empty column"),
+        breaks=_edit_line("items.tsv", 1, lambda line: line.replace("asin", "")),
+    ),
     Case("sequences_empty", (S3, "empty file"), breaks=_write(S3, "")),
     Case("sequences_not_utf8", (S3, "cannot read"), breaks=_write(S3, b"1 2 3\n2 \xff\xfe 4\n")),
     Case("split_without_cases", ("data.protocol", "no "), breaks=_write(S3, "1 1\n2 2\n3 3\n")),
     # ---- RecBole files
-    Case("recbole_no_item_column", (".inter, line 1", "item_id"), data="recbole",
-         breaks=_edit_line("tiny.inter", 1, lambda line: line.replace("item_id", "item"))),
-    Case("recbole_nan_timestamp", (".inter, line 3", "not finite"), data="recbole",
-         breaks=_timestamp("nan")),
-    Case("recbole_inf_timestamp", (".inter, line 3", "not finite"), data="recbole",
-         breaks=_timestamp("inf")),
-    Case("recbole_text_timestamp", (".inter, line 3", "non-numeric"), data="recbole",
-         breaks=_timestamp("yesterday")),
-    Case("recbole_empty_user", (".inter, line 3", "empty user_id"), data="recbole",
-         breaks=_edit_line("tiny.inter", 3, lambda line: "\t" + line.split("\t", 1)[1])),
-    Case("recbole_two_inter_files", ("several .inter",), data="recbole",
-         breaks=_write("other.inter", "user_id:token\titem_id:token\nu1\ti1\n")),
-    Case("recbole_item_twice", (".item, line", "duplicated"), data="recbole",
-         breaks=_append("tiny.item", "i1\tagain\n")),
-    Case("recbole_header_only", (".inter", "empty file"), data="recbole",
-         breaks=_write("tiny.inter", "user_id:token\titem_id:token\ttimestamp:float\n")),
+    Case(
+        "recbole_no_item_column",
+        (".inter, line 1", "item_id"),
+        data="recbole",
+        breaks=_edit_line("tiny.inter", 1, lambda line: line.replace("item_id", "item")),
+    ),
+    Case(
+        "recbole_nan_timestamp",
+        (".inter, line 3", "not finite"),
+        data="recbole",
+        breaks=_timestamp("nan"),
+    ),
+    Case(
+        "recbole_inf_timestamp",
+        (".inter, line 3", "not finite"),
+        data="recbole",
+        breaks=_timestamp("inf"),
+    ),
+    Case(
+        "recbole_text_timestamp",
+        (".inter, line 3", "non-numeric"),
+        data="recbole",
+        breaks=_timestamp("yesterday"),
+    ),
+    Case(
+        "recbole_empty_user",
+        (".inter, line 3", "empty user_id"),
+        data="recbole",
+        breaks=_edit_line("tiny.inter", 3, lambda line: "\t" + line.split("\t", 1)[1]),
+    ),
+    Case(
+        "recbole_two_inter_files",
+        ("several .inter",),
+        data="recbole",
+        breaks=_write("other.inter", "user_id:token\titem_id:token\nu1\ti1\n"),
+    ),
+    Case(
+        "recbole_item_twice",
+        (".item, line", "duplicated"),
+        data="recbole",
+        breaks=_append("tiny.item", "i1\tagain\n"),
+    ),
+    Case(
+        "recbole_header_only",
+        (".inter", "empty file"),
+        data="recbole",
+        breaks=_write("tiny.inter", "user_id:token\titem_id:token\ttimestamp:float\n"),
+    ),
     # ---- run directories
-    Case("checkpoints_without_config", ("config.json", "checkpoints"),
-         workdir=_copy_checkpoints,
-         fix=lambda w: shutil.rmtree(os.path.join(w, "checkpoints"))),
+    Case(
+        "checkpoints_without_config",
+        ("config.json", "checkpoints"),
+        workdir=_copy_checkpoints,
+        fix=lambda w: shutil.rmtree(os.path.join(w, "checkpoints")),
+    ),
     Case("workdir_is_a_file", ("not a folder",), workdir=_file_workdir, fix=os.remove),
     # ---- the other CLIs
-    Case("recommend_unknown_item", ("99999",), argv=_recommend("--history", "1 99999"),
-         rerun=_rerun_recommend),
-    Case("recommend_missing_workdir", ("does not exist",), argv=lambda env, d: [
-            "-m", "corrkd_jax.recommend", "--workdir", os.path.join(d, "nope"), "--history",
-            "1"], rerun=_rerun_recommend),
-    Case("recommend_bad_histories_line", ("histories.txt line 2", "99999"),
-         argv=lambda env, d: ["-m", "corrkd_jax.recommend", "--workdir", env["trained"],
-                              "--histories-file", _histories(d)],
-         rerun=_rerun_recommend),
-    Case("features_field_missing", ("views.attr.fields", "nope"),
-         argv=lambda env, d: ["-m", "corrkd_jax.features", f"--config={env['features']}",
-                              "--config.views.attr.fields=nope"], rerun=_features_rerun),
-    Case("features_unknown_field", ("--config.reduce.dimm", "reduce.dim"),
-         argv=lambda env, d: ["-m", "corrkd_jax.features", f"--config={env['features']}",
-                              "--config.reduce.dimm=3"], rerun=_features_rerun),
-    Case("describe_missing_folder", ("/nonexistent/folder",),
-         argv=lambda env, d: ["-m", "corrkd_jax.data", "--describe", "/nonexistent/folder"],
-         rerun=lambda env, d: _describe_ok(env)),
-    Case("describe_bad_line", (S3, "line 61"), breaks=_append(S3, "999 1 x\n"),
-         argv=lambda env, d: ["-m", "corrkd_jax.data", "--describe", os.path.join(d, "data")],
-         rerun=lambda env, d: _describe_ok(env)),
+    Case(
+        "recommend_unknown_item",
+        ("99999",),
+        argv=_recommend("--history", "1 99999"),
+        rerun=_rerun_recommend,
+    ),
+    Case(
+        "recommend_missing_workdir",
+        ("does not exist",),
+        argv=lambda env, d: [
+            "-m",
+            "corrkd_jax.recommend",
+            "--workdir",
+            os.path.join(d, "nope"),
+            "--history",
+            "1",
+        ],
+        rerun=_rerun_recommend,
+    ),
+    Case(
+        "recommend_bad_histories_line",
+        ("histories.txt line 2", "99999"),
+        argv=lambda env, d: [
+            "-m",
+            "corrkd_jax.recommend",
+            "--workdir",
+            env["trained"],
+            "--histories-file",
+            _histories(d),
+        ],
+        rerun=_rerun_recommend,
+    ),
+    Case(
+        "features_field_missing",
+        ("views.attr.fields", "nope"),
+        argv=lambda env, d: [
+            "-m",
+            "corrkd_jax.features",
+            f"--config={env['features']}",
+            "--config.views.attr.fields=nope",
+        ],
+        rerun=_features_rerun,
+    ),
+    Case(
+        "features_unknown_field",
+        ("--config.reduce.dimm", "reduce.dim"),
+        argv=lambda env, d: [
+            "-m",
+            "corrkd_jax.features",
+            f"--config={env['features']}",
+            "--config.reduce.dimm=3",
+        ],
+        rerun=_features_rerun,
+    ),
+    Case(
+        "describe_missing_folder",
+        ("/nonexistent/folder",),
+        argv=lambda env, d: ["-m", "corrkd_jax.data", "--describe", "/nonexistent/folder"],
+        rerun=lambda env, d: _describe_ok(env),
+    ),
+    Case(
+        "describe_bad_line",
+        (S3, "line 61"),
+        breaks=_append(S3, "999 1 x\n"),
+        argv=lambda env, d: ["-m", "corrkd_jax.data", "--describe", os.path.join(d, "data")],
+        rerun=lambda env, d: _describe_ok(env),
+    ),
 ]
 
 
@@ -287,10 +420,20 @@ def _describe_ok(env: dict) -> None:
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
-    environment = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-                       TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=300)
+    environment = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _literal(value: object) -> str:
@@ -303,8 +446,11 @@ def _snapshot(path: str) -> dict[str, int] | None:
         return None
     if os.path.isfile(path):
         return {"": os.path.getsize(path)}
-    return {os.path.relpath(os.path.join(d, f), path): os.path.getsize(os.path.join(d, f))
-            for d, _, files in os.walk(path) for f in files}
+    return {
+        os.path.relpath(os.path.join(d, f), path): os.path.getsize(os.path.join(d, f))
+        for d, _, files in os.walk(path)
+        for f in files
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -323,8 +469,13 @@ def test_bad_input(case: Case, env: dict, tmp_path) -> None:
         args = case.argv(env, case_dir)
     else:
         config = case.config or env["tiny"]
-        args = ["-m", "corrkd_jax.train", f"--config={config}", f"--workdir={workdir}",
-                f"--config.data.root={data}"]
+        args = [
+            "-m",
+            "corrkd_jax.train",
+            f"--config={config}",
+            f"--workdir={workdir}",
+            f"--config.data.root={data}",
+        ]
         args += [f"--config.{key}={_literal(value)}" for key, value in case.context]
         args += [f"--config.{override}" for override in case.bad]
     out = _run(args)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data_readers import make_amazon, make_recbole, make_s3rec
 
 from corrkd_jax.data import __main__ as cli
 from corrkd_jax.data import dataset as dataset_lib
 from corrkd_jax.data import load_dataset, make_split
 from corrkd_jax.data.structures import DataFormatError
-
-from test_data_readers import make_amazon, make_recbole, make_s3rec
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -99,8 +98,15 @@ def test_describe_cli(tmp_path, capsys):
     code = cli.main(["--describe", str(root), "--cache-dir", str(tmp_path / "cache")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"users": 2, "items": 3, "interactions": 4, "protocol": "leave_one_out",
-                   "train": 0, "valid": 1, "test": 1}
+    assert out == {
+        "users": 2,
+        "items": 3,
+        "interactions": 4,
+        "protocol": "leave_one_out",
+        "train": 0,
+        "valid": 1,
+        "test": 1,
+    }
     code = cli.main(["--describe", str(tmp_path / "missing"), "--cache-dir", str(tmp_path)])
     assert code == 2 and "missing dataset folder" in capsys.readouterr().err
 

@@ -41,10 +41,18 @@ def test_pack_pairs_lists_exactly_the_real_pairs_per_group():
     assert packed["pairs"].shape == (3, capacity, 3) and packed["pairs"].dtype == np.int32
     assert packed["pair_weights"].shape == (3, capacity)
     for g in range(3):
-        listed = {(2 * g + int(r), int(i), int(j)) for (r, i, j), w in
-                  zip(packed["pairs"][g], packed["pair_weights"][g]) if w > 0}
-        expected = {(b, i, j) for b in (2 * g, 2 * g + 1) for i in range(5) for j in range(5)
-                    if i < j and nodes[b, i] > 0 and nodes[b, j] > 0}
+        listed = {
+            (2 * g + int(r), int(i), int(j))
+            for (r, i, j), w in zip(packed["pairs"][g], packed["pair_weights"][g])
+            if w > 0
+        }
+        expected = {
+            (b, i, j)
+            for b in (2 * g, 2 * g + 1)
+            for i in range(5)
+            for j in range(5)
+            if i < j and nodes[b, i] > 0 and nodes[b, j] > 0
+        }
         assert listed == expected
         # Padding slots are (0, 0, 0) with weight 0, after the listed pairs.
         pad = packed["pair_weights"][g] == 0
@@ -91,5 +99,4 @@ def test_train_loader_pairs_cover_every_real_pair_and_shards_agree(graph):
 
 def test_train_loader_pair_groups_must_fit_the_batch():
     with pytest.raises(ValueError, match="pair_groups"):
-        TrainLoader(_examples(), 30, (12,), pairs=True, pair_groups=4, shard_index=0,
-                    shard_count=1)
+        TrainLoader(_examples(), 30, (12,), pairs=True, pair_groups=4, shard_index=0, shard_count=1)

@@ -104,8 +104,17 @@ def test_sharding_splits_every_global_batch():
 def test_graph_arrays_and_prefetch_threads():
     ex = examples()
     plain = TrainLoader(ex, 32, BUCKETS, seed=0, graph=True, shard_index=0, shard_count=1)
-    threaded = TrainLoader(ex, 32, BUCKETS, seed=0, graph=True, shard_index=0, shard_count=1,
-                           num_threads=2, prefetch_buffer_size=4)
+    threaded = TrainLoader(
+        ex,
+        32,
+        BUCKETS,
+        seed=0,
+        graph=True,
+        shard_index=0,
+        shard_count=1,
+        num_threads=2,
+        prefetch_buffer_size=4,
+    )
     for a, b in zip(plain.iterator(0), threaded.iterator(0), strict=True):
         B, Lb = a["items"].shape
         assert a["nodes"].shape == (B, Lb) and a["alias"].shape == (B, Lb)

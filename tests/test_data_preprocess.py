@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_data_readers import make_recbole, make_s3rec, write
 
 from corrkd_jax.data.preprocess import factorize, k_core_mask, preprocess
 from corrkd_jax.data.readers import RawData, read_raw
-
-from test_data_readers import make_recbole, make_s3rec, write
 
 
 def raw_from_pairs(users, items, timestamps=None, fields=None) -> RawData:
@@ -42,8 +41,16 @@ def reference_k_core(pairs: list[tuple[int, int]], k: int) -> set[int]:
 
 def test_k_core_is_iterative():
     # One pass removes user u3 and item a; only then do u1 and item c fall below 2.
-    pairs = [("u1", "a"), ("u1", "b"), ("u2", "b"), ("u2", "c"), ("u2", "d"), ("u3", "c"),
-             ("u4", "b"), ("u4", "d")]
+    pairs = [
+        ("u1", "a"),
+        ("u1", "b"),
+        ("u2", "b"),
+        ("u2", "c"),
+        ("u2", "d"),
+        ("u3", "c"),
+        ("u4", "b"),
+        ("u4", "d"),
+    ]
     users, _ = factorize(np.asarray([p[0] for p in pairs], dtype=object))
     items, _ = factorize(np.asarray([p[1] for p in pairs], dtype=object))
     keep = k_core_mask(users, items, 2)
@@ -105,9 +112,14 @@ def test_s3rec_filtering_remaps_and_realigns(tmp_path):
 
 def test_unused_table_rows_are_dropped():
     raw = raw_from_pairs(["u", "u"], ["b", "d"])
-    raw = RawData(**{**raw.__dict__, "item_keys": np.asarray(["a", "b", "c", "d"], dtype=object),
-                     "external_ids": np.asarray(["a", "b", "c", "d"], dtype=object),
-                     "fields": {"title": np.asarray(["A", "B", "C", "D"], dtype=object)}})
+    raw = RawData(
+        **{
+            **raw.__dict__,
+            "item_keys": np.asarray(["a", "b", "c", "d"], dtype=object),
+            "external_ids": np.asarray(["a", "b", "c", "d"], dtype=object),
+            "fields": {"title": np.asarray(["A", "B", "C", "D"], dtype=object)},
+        }
+    )
     data = preprocess(raw)
     assert data.items.fields["title"].tolist() == ["", "B", "D"]
     assert data.sequences[0].tolist() == [1, 2]

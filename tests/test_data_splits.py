@@ -12,15 +12,20 @@ from corrkd_jax.data.structures import InteractionData, ItemTable
 def dataset(lengths: list[int], seed: int = 0) -> InteractionData:
     rng = np.random.default_rng(seed)
     sequences = [rng.integers(1, 30, n).astype(np.int32) for n in lengths]
-    table = ItemTable(external_ids=np.asarray([""] + [str(i) for i in range(1, 30)], dtype=object),
-                      fields={}, num_items=29)
+    table = ItemTable(
+        external_ids=np.asarray([""] + [str(i) for i in range(1, 30)], dtype=object),
+        fields={},
+        num_items=29,
+    )
     return InteractionData("hand", sequences, np.arange(len(lengths)).astype(str), table)
 
 
 def cases(examples) -> set[tuple[int, tuple[int, ...], int]]:
     """(user, real history, target) of every case."""
-    return {(int(u), tuple(int(x) for x in h[h > 0]), int(t))
-            for u, h, t in zip(examples.users, examples.histories, examples.targets)}
+    return {
+        (int(u), tuple(int(x) for x in h[h > 0]), int(t))
+        for u, h, t in zip(examples.users, examples.histories, examples.targets)
+    }
 
 
 def expected(data, user, positions) -> set:
@@ -41,7 +46,7 @@ def test_leave_one_out_counts_and_cases():
     assert len(split.valid) == sum(n >= 3 for n in lengths)
     assert len(split.test) == sum(n >= 2 for n in lengths)
     for u, n in enumerate(lengths):
-        mine = lambda ex: {c for c in cases(ex) if c[0] == u}  # noqa: E731
+        mine = lambda ex: {c for c in cases(ex) if c[0] == u}  # noqa: E731, B023 (used at once)
         assert mine(split.test) == (expected(data, u, [n - 1]) if n >= 2 else set())
         assert mine(split.valid) == (expected(data, u, [n - 2]) if n >= 3 else set())
         assert mine(split.train) == expected(data, u, range(1, n - 2))
@@ -68,7 +73,7 @@ def test_ratio_protocol(valid_fraction):
         t = int(np.floor(0.2 * n))
         m = n - t
         v = min(max(1, int(np.floor(valid_fraction * m))), m - 2) if m >= 3 else 0
-        mine = lambda ex: {c for c in cases(ex) if c[0] == u}  # noqa: E731
+        mine = lambda ex: {c for c in cases(ex) if c[0] == u}  # noqa: E731, B023 (used at once)
         # Test targets: the last floor(0.2 n) items, each with its full preceding history.
         assert mine(split.test) == expected(data, u, range(m, n))
         assert mine(split.valid) == expected(data, u, range(m - v, m))

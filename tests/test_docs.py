@@ -40,10 +40,16 @@ def public_functions(module: types.ModuleType) -> dict[str, object]:
     """The functions and classes of `__all__` (else the module's own non-underscore ones)."""
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [name for name, obj in vars(module).items() if not name.startswith("_")
-                 and getattr(obj, "__module__", None) == module.__name__]
-    return {name: getattr(module, name) for name in names
-            if inspect.isfunction(getattr(module, name)) or inspect.isclass(getattr(module, name))}
+        names = [
+            name
+            for name, obj in vars(module).items()
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+        ]
+    return {
+        name: getattr(module, name)
+        for name in names
+        if inspect.isfunction(getattr(module, name)) or inspect.isclass(getattr(module, name))
+    }
 
 
 def own_doc(obj: object) -> str:
@@ -58,15 +64,20 @@ def own_doc(obj: object) -> str:
 
 def bash_blocks(markdown: str) -> list[str]:
     """Bodies of the ```bash fenced blocks, in order."""
-    return [m.group(1).strip() for m in re.finditer(r"^```bash[ \t]*\n(.*?)^```", markdown,
-                                                    flags=re.M | re.S)]
+    return [
+        m.group(1).strip()
+        for m in re.finditer(r"^```bash[ \t]*\n(.*?)^```", markdown, flags=re.M | re.S)
+    ]
 
 
 def command_lines(block: str) -> list[str]:
     """The block's commands: comment lines dropped, backslash continuations joined."""
     joined = re.sub(r"\\\n\s*", " ", block)
-    return [line.strip() for line in joined.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 # ----------------------------------------------------------------------------- docstrings
@@ -77,7 +88,8 @@ def test_every_loss_documents_its_shapes(name):
     doc = own_doc(getattr(losses, name))
     assert doc, f"corrkd_jax.losses.{name} has no docstring"
     assert re.search(r"\[[^\]]*\]", doc), (
-            f"corrkd_jax.losses.{name}'s docstring names no array shape like [B, L, L]")
+        f"corrkd_jax.losses.{name}'s docstring names no array shape like [B, L, L]"
+    )
 
 
 @pytest.mark.parametrize("module", [losses, teacher, metrics, models], ids=lambda m: m.__name__)
@@ -122,16 +134,17 @@ def test_every_default_config_field_has_a_comment():
 def test_config_reference_reads_comments_and_flags_missing_ones(tmp_path, capsys):
     path = tmp_path / "toy.py"
     path.write_text(
-            "import ml_collections\n\n"
-            "def get_config():\n"
-            "    config = ml_collections.ConfigDict()\n"
-            "    config.lr = 0.5  # step size | of Adam\n"
-            "    config.model = ml_collections.ConfigDict()\n"
-            "    # The width of everything.\n"
-            "    config.model.dim = 8\n"
-            "    config.model.names = ('a',)  # the views\n"
-            "    config.bare = 'x'\n"
-            "    return config\n")
+        "import ml_collections\n\n"
+        "def get_config():\n"
+        "    config = ml_collections.ConfigDict()\n"
+        "    config.lr = 0.5  # step size | of Adam\n"
+        "    config.model = ml_collections.ConfigDict()\n"
+        "    # The width of everything.\n"
+        "    config.model.dim = 8\n"
+        "    config.model.names = ('a',)  # the views\n"
+        "    config.bare = 'x'\n"
+        "    return config\n"
+    )
     fields = config_reference.config_fields(str(path))
     by_name = {field.name: field for field in fields}
     assert [field.name for field in fields] == ["lr", "model.dim", "model.names", "bare"]

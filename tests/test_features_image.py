@@ -40,8 +40,11 @@ def image_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def items():
     n = len(ASINS) - 1
-    return ItemTable(external_ids=np.asarray(ASINS, object),
-                     fields={"title": np.asarray([""] + ["x"] * n, object)}, num_items=n)
+    return ItemTable(
+        external_ids=np.asarray(ASINS, object),
+        fields={"title": np.asarray([""] + ["x"] * n, object)},
+        num_items=n,
+    )
 
 
 def test_find_image_files_by_id_then_asin(image_dir, items):
@@ -71,15 +74,17 @@ def test_image_family_encodes_files_and_reports_failures(tmp_path, image_dir, it
     assert missing[3]["reason"].startswith("unreadable") and missing[3]["external_id"] == "C0003"
     assert missing[4]["reason"] == "missing"
     # Row 2 equals a direct forward pass of the processor's pixels (the JPEG found by ASIN).
-    pixels = encoder.preprocessor(images=[read_image(os.path.join(image_dir, "B0002.jpg"))],
-                                  return_tensors="np")["pixel_values"]
+    pixels = encoder.preprocessor(
+        images=[read_image(os.path.join(image_dir, "B0002.jpg"))], return_tensors="np"
+    )["pixel_values"]
     assert pixels.shape[1] == 3  # NCHW
     pooled = np.asarray(encoder.model(pixel_values=pixels, params=encoder.params).pooler_output)
     np.testing.assert_allclose(raw[2], pooled.reshape(-1), rtol=1e-4, atol=1e-5)
 
 
 def test_missing_image_folder_is_a_clear_error(tmp_path, items):
-    config = base_config("t", "unused", {"img": image_view(str(tmp_path / "nope"),
-                                                           encoder="unused")})
+    config = base_config(
+        "t", "unused", {"img": image_view(str(tmp_path / "nope"), encoder="unused")}
+    )
     with pytest.raises(ValueError, match="image folder .*nope"):
         compute_view(config, "img", items, progress=False)

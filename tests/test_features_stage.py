@@ -30,16 +30,22 @@ def tiny_bert(tmp_path_factory):
 
 def _items(titles=TITLES, keywords=KEYWORDS) -> ItemTable:
     n = len(titles) - 1
-    return ItemTable(external_ids=np.asarray([""] + [f"A{i}" for i in range(1, n + 1)], object),
-                     fields={"title": np.asarray(titles, object),
-                             "keywords": np.asarray(keywords, object)}, num_items=n)
+    return ItemTable(
+        external_ids=np.asarray([""] + [f"A{i}" for i in range(1, n + 1)], object),
+        fields={"title": np.asarray(titles, object), "keywords": np.asarray(keywords, object)},
+        num_items=n,
+    )
 
 
 def _config(encoder: str) -> ml_collections.ConfigDict:
-    config = base_config("tiny", "builtin:synthetic", {
-        "title": text_view(("title", "keywords"), encoder=encoder),
-        "kw": text_view(("keywords",), encoder=encoder, pooling="cls", normalize=False),
-    })
+    config = base_config(
+        "tiny",
+        "builtin:synthetic",
+        {
+            "title": text_view(("title", "keywords"), encoder=encoder),
+            "kw": text_view(("keywords",), encoder=encoder, pooling="cls", normalize=False),
+        },
+    )
     config.reduce.method = "pca"
     config.reduce.dim = 3
     config.progress = False
@@ -120,8 +126,12 @@ def test_bad_configs_and_items(tiny_bert):
     config.views.title.fields = ("title", "brand")
     with pytest.raises(ValueError, match="brand"):
         stage.ensure_features(config, _items(), "/nonexistent/never-written", progress=False)
-    for key, value, match in [("kind", "audio", "kind"), ("pooling", "max", "pooling"),
-                              ("fields", (), "fields"), ("encoder", "", "encoder")]:
+    for key, value, match in [
+        ("kind", "audio", "kind"),
+        ("pooling", "max", "pooling"),
+        ("fields", (), "fields"),
+        ("encoder", "", "encoder"),
+    ]:
         config = _config(tiny_bert)
         config.views.kw[key] = value
         with pytest.raises(ValueError, match=match):
@@ -140,8 +150,16 @@ def _load_config(name: str) -> ml_collections.ConfigDict:
     return module.get_config()
 
 
-@pytest.mark.parametrize("name", ["beauty_minilm.py", "sports_minilm.py", "toys_minilm.py",
-                                  "synthetic_minilm.py", "beauty_t5.py"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "beauty_minilm.py",
+        "sports_minilm.py",
+        "toys_minilm.py",
+        "synthetic_minilm.py",
+        "beauty_t5.py",
+    ],
+)
 def test_shipped_configs_are_valid(name):
     config = _load_config(name)
     stage.validate_config(config)
@@ -158,14 +176,24 @@ def test_cli_on_a_small_s3rec_folder(tmp_path, tiny_bert):
         "1\tA1\tRed nail polish\tOPI|Nails\tred polish\n"
         "2\tA2\t\tMakeup|Face\tface cream\n"
         "3\tA3\tBlue eye shadow\tMakeup|Eyes\tshadow\n"
-        "4\tA4\tLip gloss\t\tgloss\n")
+        "4\tA4\tLip gloss\t\tgloss\n"
+    )
     out = tmp_path / "out"
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, "-m", "corrkd_jax.features",
-           "--config", os.path.join(REPO, "configs/features/beauty_minilm.py"),
-           f"--config.data.root={data}", f"--config.out_dir={out}",
-           f"--config.views.title.encoder={tiny_bert}", f"--config.views.attr.encoder={tiny_bert}",
-           "--config.reduce.method=pca", "--config.reduce.dim=2", "--config.progress=False"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "corrkd_jax.features",
+        "--config",
+        os.path.join(REPO, "configs/features/beauty_minilm.py"),
+        f"--config.data.root={data}",
+        f"--config.out_dir={out}",
+        f"--config.views.title.encoder={tiny_bert}",
+        f"--config.views.attr.encoder={tiny_bert}",
+        "--config.reduce.method=pca",
+        "--config.reduce.dim=2",
+        "--config.progress=False",
+    ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "title:" in done.stdout and "attr:" in done.stdout

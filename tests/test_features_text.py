@@ -15,11 +15,18 @@ from corrkd_jax.features import compat
 from corrkd_jax.features.encoders import load_encoder, resolve_encoder_path
 from corrkd_jax.features.items import view_texts
 from corrkd_jax.features.pooling import l2_normalize, last_real_token, masked_mean
-from support.tiny_encoders import TEXT_FAMILIES, save_tiny_text_encoder
 from corrkd_jax.features.text import bucket_edges, bucketed_batches, encode_texts
+from support.tiny_encoders import TEXT_FAMILIES, save_tiny_text_encoder
 
-TEXTS = ["nail polish red", "blue", "face cream skin care makeup eye shadow palette brush",
-         "lip gloss", "hair shampoo and lotion soap", "", "mascara mascara mascara"]
+TEXTS = [
+    "nail polish red",
+    "blue",
+    "face cream skin care makeup eye shadow palette brush",
+    "lip gloss",
+    "hair shampoo and lotion soap",
+    "",
+    "mascara mascara mascara",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +38,15 @@ def tiny_text(tmp_path_factory):
 
 def _direct(encoder, texts, pooling, max_length):
     """Reference: one padded batch through the model's own __call__, pooled in numpy."""
-    enc = encoder.preprocessor(texts, padding=True, truncation=True, max_length=max_length,
-                               return_tensors="np")
+    enc = encoder.preprocessor(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="np"
+    )
     mask = enc["attention_mask"]
-    hidden = np.asarray(encoder.model(input_ids=enc["input_ids"], attention_mask=mask,
-                                      params=encoder.params).last_hidden_state)
+    hidden = np.asarray(
+        encoder.model(
+            input_ids=enc["input_ids"], attention_mask=mask, params=encoder.params
+        ).last_hidden_state
+    )
     if pooling == "mean":
         return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
     if encoder.causal:
@@ -50,8 +61,15 @@ def test_tiny_family_matches_direct_forward(tiny_text, family):
     assert encoder.causal == (family == "opt")
     for pooling in ("mean", "cls"):
         # Two buckets, batches of 2 (last one padded): rows must come back in input order.
-        got = encode_texts(TEXTS, encoder, pooling=pooling, max_length=12, batch_size=2,
-                           length_buckets=(4,), progress=False)
+        got = encode_texts(
+            TEXTS,
+            encoder,
+            pooling=pooling,
+            max_length=12,
+            batch_size=2,
+            length_buckets=(4,),
+            progress=False,
+        )
         with encoder.compat():
             want = _direct(encoder, TEXTS, pooling, 12)
         assert got.shape == (len(TEXTS), 16) and got.dtype == np.float32
@@ -66,8 +84,9 @@ def test_text_spec_string_and_normalize(tiny_text):
 
 def test_bfloat16_forward_is_close_to_float32(tiny_text):
     full = encode_texts(TEXTS, tiny_text["bert"], progress=False)
-    half = encode_texts(TEXTS, load_encoder(tiny_text["bert"], "text", dtype="bfloat16"),
-                        progress=False)
+    half = encode_texts(
+        TEXTS, load_encoder(tiny_text["bert"], "text", dtype="bfloat16"), progress=False
+    )
     assert half.dtype == np.float32
     np.testing.assert_allclose(half, full, atol=0.05 * np.abs(full).max())
     assert not np.array_equal(half, full)
@@ -75,8 +94,11 @@ def test_bfloat16_forward_is_close_to_float32(tiny_text):
 
 def test_minilm_package_matches_direct_flax_bert():
     """The packaged all-MiniLM-L6-v2 through encode_texts == FlaxBertModel + masked mean."""
-    texts = ["OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",
-             "red shatter crackle nail polish e55", "Makeup|Face|Concealers & Neutralizers"]
+    texts = [
+        "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",
+        "red shatter crackle nail polish e55",
+        "Makeup|Face|Concealers & Neutralizers",
+    ]
     got = encode_texts(texts, "packaged:all-MiniLM-L6-v2", batch_size=2, progress=False)
     folder = resolve_encoder_path("packaged:all-MiniLM-L6-v2")
     assert os.path.isfile(os.path.join(folder, "model.safetensors"))
@@ -95,8 +117,9 @@ def _bucket_reference(relative_position, num_buckets=32, max_distance=128):
     rp = -np.minimum(relative_position, 0)
     max_exact = num_buckets // 2
     with np.errstate(divide="ignore"):
-        large = max_exact + (np.log(rp / max_exact) / np.log(max_distance / max_exact)
-                             * (num_buckets - max_exact))
+        large = max_exact + (
+            np.log(rp / max_exact) / np.log(max_distance / max_exact) * (num_buckets - max_exact)
+        )
     large = np.minimum(large, num_buckets - 1)
     return np.where(rp < max_exact, rp, large).astype(np.int32)
 
@@ -125,8 +148,7 @@ def test_pooling_ignores_padding():
     np.testing.assert_allclose(masked_mean(hidden, mask)[0], hidden[0, :2].mean(0), rtol=1e-6)
     np.testing.assert_allclose(last_real_token(hidden, mask), hidden[jnp.arange(2), [1, 2]])
     np.testing.assert_allclose(masked_mean(hidden, jnp.zeros((2, 4))), 0.0)
-    np.testing.assert_allclose(jnp.linalg.norm(l2_normalize(hidden[:, 0]), axis=-1), 1.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(l2_normalize(hidden[:, 0]), axis=-1), 1.0, rtol=1e-6)
 
 
 def test_bucketed_batches_cover_rows_once_with_tightest_bucket():
@@ -148,10 +170,14 @@ def test_bucketed_batches_cover_rows_once_with_tightest_bucket():
 
 
 def test_view_texts_fallback_and_bad_field():
-    items = ItemTable(external_ids=np.asarray(["", "A1", "A2", "A3"], object),
-                      fields={"title": np.asarray(["", "Red polish", " ", ""], object),
-                              "kw": np.asarray(["", "red", "blue cream", ""], object)},
-                      num_items=3)
+    items = ItemTable(
+        external_ids=np.asarray(["", "A1", "A2", "A3"], object),
+        fields={
+            "title": np.asarray(["", "Red polish", " ", ""], object),
+            "kw": np.asarray(["", "red", "blue cream", ""], object),
+        },
+        num_items=3,
+    )
     texts, source = view_texts(items, ("title", "kw"))
     assert texts == ["", "Red polish", "blue cream", ""]
     assert source.tolist() == [-1, 0, 1, -1]

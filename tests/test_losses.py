@@ -54,8 +54,9 @@ def np_corr_vectors(x: np.ndarray, num_chunks: int, kind: str) -> np.ndarray:
         for j in range(n):
             for k in range(n):
                 for q in range(num_chunks):
-                    out[i, j, k, q] = np_corr(x[i, j, q * c:(q + 1) * c],
-                                              x[i, k, q * c:(q + 1) * c], kind)
+                    out[i, j, k, q] = np_corr(
+                        x[i, j, q * c : (q + 1) * c], x[i, k, q * c : (q + 1) * c], kind
+                    )
     return out
 
 
@@ -68,7 +69,7 @@ def np_holistic(s: np.ndarray, c: np.ndarray, m: np.ndarray, tau: float) -> floa
         for i in range(s.shape[1]):
             for j in range(s.shape[2]):
                 inner = np.sqrt(((s[b, i, j] - c[b, i, j]) / tau) ** 2 + 1e-8)
-                total += m[b, i, j] * inner ** 2
+                total += m[b, i, j] * inner**2
         per_seq.append(np.sqrt(total))
     return float(np.mean(per_seq)) if per_seq else 0.0
 
@@ -137,7 +138,10 @@ def test_correlation_vectors_with_one_chunk_equal_pairwise():
     x, _ = padded_batch(2)
     np.testing.assert_allclose(
         np.asarray(correlation_vectors(jnp.asarray(x), 1))[..., 0],
-        np.asarray(pairwise_correlation(jnp.asarray(x))), rtol=1e-6, atol=1e-6)
+        np.asarray(pairwise_correlation(jnp.asarray(x))),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_correlation_vectors_reject_indivisible_width():
@@ -159,8 +163,9 @@ def test_holistic_loss_matches_numpy_with_random_masks():
     np.testing.assert_allclose(got, np_holistic(s, c, m, 1.5), rtol=1e-5)
     # Excluding the empty rows is the same as dropping them from the batch.
     keep = [0, 1, 3, 5]
-    np.testing.assert_allclose(got, float(holistic_correlation_loss(s[keep], c[keep], m[keep],
-                                                                    1.5)), rtol=1e-6)
+    np.testing.assert_allclose(
+        got, float(holistic_correlation_loss(s[keep], c[keep], m[keep], 1.5)), rtol=1e-6
+    )
 
 
 def test_holistic_loss_all_empty_is_zero_with_zero_gradient():
@@ -185,8 +190,9 @@ def test_code_loss_matches_numpy_with_random_masks():
     codes = rng.integers(0, 6, size=(3, 4, 4)).astype(np.int32)
     m = (rng.random((3, 4, 4)) < 0.4).astype(np.float32)
     m[1] = 0.0
-    np.testing.assert_allclose(float(correlation_code_loss(logits, codes, m)),
-                               np_code_loss(logits, codes, m), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(correlation_code_loss(logits, codes, m)), np_code_loss(logits, codes, m), rtol=1e-5
+    )
 
 
 def test_code_loss_with_all_zero_mask_is_exactly_zero():
@@ -257,8 +263,13 @@ def test_gradients_finite_with_padding_and_identical_items(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradients_finite_at_all_zero_and_all_identical_inputs(kind):
     for x in (jnp.zeros((1, 3, 4)), jnp.ones((1, 3, 4))):
-        grad = jax.jit(jax.grad(lambda x: pairwise_correlation(x, kind).sum()
-                                + correlation_vectors(x, 2, kind).sum()))(x)
+        grad = jax.jit(
+            jax.grad(
+                lambda x: (
+                    pairwise_correlation(x, kind).sum() + correlation_vectors(x, 2, kind).sum()
+                )
+            )
+        )(x)
         assert np.all(np.isfinite(np.asarray(grad)))
 
 
@@ -266,9 +277,12 @@ def test_jit_with_static_kind_and_inside_jitted_callers():
     x, mask = padded_batch(9)
     for kind in KINDS:
         jitted = jax.jit(pairwise_correlation, static_argnames="kind")
-        np.testing.assert_allclose(np.asarray(jitted(x, kind=kind)),
-                                   np.asarray(pairwise_correlation(x, kind)), rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(jitted(x, kind=kind)),
+            np.asarray(pairwise_correlation(x, kind)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
     vec = jax.jit(correlation_vectors, static_argnames=("num_chunks", "kind"))
     assert vec(x, num_chunks=4, kind="euc").shape == (3, 5, 5, 4)
 
@@ -279,7 +293,9 @@ def test_jit_with_static_kind_and_inside_jitted_callers():
 
     np.testing.assert_allclose(
         float(caller(x, "man")),
-        np_holistic(np_pairwise(x, "man"), np.zeros(mask.shape), mask, 1.5), rtol=1e-5)
+        np_holistic(np_pairwise(x, "man"), np.zeros(mask.shape), mask, 1.5),
+        rtol=1e-5,
+    )
 
 
 def test_vmap_over_an_extra_leading_axis():
@@ -289,28 +305,40 @@ def test_vmap_over_an_extra_leading_axis():
     pairwise = jax.jit(pairwise_correlation, static_argnames="kind")
     for kind in KINDS:
         mapped = jax.jit(jax.vmap(functools.partial(pairwise_correlation, kind=kind)))(x)
-        np.testing.assert_allclose(np.asarray(mapped), np.asarray(pairwise(x, kind=kind)),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(mapped), np.asarray(pairwise(x, kind=kind)), rtol=1e-5, atol=1e-5
+        )
     mask = jnp.ones((2, 3, 4, 4))
     corr = pairwise(x, kind="cos")
     per_group = jax.jit(jax.vmap(holistic_correlation_loss, in_axes=(0, 0, 0, None)))(
-        corr, jnp.zeros((2, 3, 4, 4)), mask, 1.5)
+        corr, jnp.zeros((2, 3, 4, 4)), mask, 1.5
+    )
     assert per_group.shape == (2,)
     np.testing.assert_allclose(
         np.asarray(per_group),
-        [np_holistic(np.asarray(corr[g]), np.zeros((3, 4, 4)), np.ones((3, 4, 4)), 1.5)
-         for g in range(2)], rtol=1e-5)
+        [
+            np_holistic(np.asarray(corr[g]), np.zeros((3, 4, 4)), np.ones((3, 4, 4)), 1.5)
+            for g in range(2)
+        ],
+        rtol=1e-5,
+    )
     vectors = jax.jit(correlation_vectors, static_argnames="num_chunks")(x, num_chunks=2)
     codes = jax.jit(jax.vmap(assign_codes, in_axes=(0, None)))(vectors, jnp.eye(2))
     assert codes.shape == (2, 3, 4, 4)
     # Nearest of the unit vectors e_0, e_1: the larger coordinate (ties to 0).
-    np.testing.assert_array_equal(np.asarray(codes),
-                                  (np.asarray(vectors)[..., 1] > np.asarray(vectors)[..., 0]))
+    np.testing.assert_array_equal(
+        np.asarray(codes), (np.asarray(vectors)[..., 1] > np.asarray(vectors)[..., 0])
+    )
 
 
 def test_public_names():
-    assert losses.__all__ == ["pairwise_correlation", "holistic_correlation_loss",
-                              "correlation_vectors", "assign_codes", "correlation_code_loss"]
+    assert losses.__all__ == [
+        "pairwise_correlation",
+        "holistic_correlation_loss",
+        "correlation_vectors",
+        "assign_codes",
+        "correlation_code_loss",
+    ]
     for name in losses.__all__:
         doc = getattr(losses, name).__doc__
         assert doc and "[" in doc  # documented with shapes

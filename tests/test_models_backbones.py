@@ -13,13 +13,13 @@ import ml_collections
 import numpy as np
 import pytest
 
-from support import default_config
 from corrkd_jax.data.graph import session_graph
 from corrkd_jax.models import build_model, init_params, kd_node_items
 from corrkd_jax.models.sasrec import SASRecEncoder
 from corrkd_jax.models.session_graph import RelationalGAT
 from corrkd_jax.teacher import Teacher, teacher_signals
 from corrkd_jax.variants import VARIANTS
+from support import default_config
 
 NUM_ITEMS, DIM, NUM_CODES, NUM_CHUNKS = 20, 8, 4, 2
 VIEWS = ("title", "attr")
@@ -32,23 +32,34 @@ def make_batch(histories: list[list[int]], length: int) -> dict[str, np.ndarray]
     items = np.zeros((len(histories), length), np.int32)
     for b, history in enumerate(histories):
         if history:
-            items[b, length - len(history):] = history
+            items[b, length - len(history) :] = history
     return {
-            "items": items,
-            "targets": np.ones(len(histories), np.int32),
-            "weights": np.ones(len(histories), np.float32),
-            **session_graph(items),
+        "items": items,
+        "targets": np.ones(len(histories), np.int32),
+        "weights": np.ones(len(histories), np.float32),
+        **session_graph(items),
     }
 
 
 def make_config(backbone: str, variant: str, dropout: float = 0.1) -> ml_collections.ConfigDict:
-    return default_config(**{
-            "model.backbone": backbone, "model.variant": variant, "model.views": VIEWS,
-            "model.dim": DIM, "model.dropout": dropout, "model.sasrec.num_blocks": 1,
-            "model.sasrec.num_heads": 2, "model.sasrec.max_positions": 16,
-            "model.gru4rec.hidden": 12, "model.session_graph.last_n": 2,
-            "kd.corr_kind": "cos", "kd.tau": 1.5, "kd.num_codes": NUM_CODES,
-            "kd.num_chunks": NUM_CHUNKS})
+    return default_config(
+        **{
+            "model.backbone": backbone,
+            "model.variant": variant,
+            "model.views": VIEWS,
+            "model.dim": DIM,
+            "model.dropout": dropout,
+            "model.sasrec.num_blocks": 1,
+            "model.sasrec.num_heads": 2,
+            "model.sasrec.max_positions": 16,
+            "model.gru4rec.hidden": 12,
+            "model.session_graph.last_n": 2,
+            "kd.corr_kind": "cos",
+            "kd.tau": 1.5,
+            "kd.num_codes": NUM_CODES,
+            "kd.num_chunks": NUM_CHUNKS,
+        }
+    )
 
 
 def make_features(seed: int = 0) -> dict[str, np.ndarray]:
@@ -65,10 +76,13 @@ def make_teacher(features: dict[str, np.ndarray], seed: int = 0) -> Teacher:
     """A teacher with random codebooks (fitting is tested with the teacher itself)."""
     rng = np.random.default_rng(seed)
     return Teacher(
-            features={v: jnp.asarray(f) for v, f in features.items()},
-            codebooks={v: jnp.asarray(rng.random((NUM_CODES, NUM_CHUNKS)), jnp.float32)
-                       for v in features},
-            kind="cos", num_chunks=NUM_CHUNKS)
+        features={v: jnp.asarray(f) for v, f in features.items()},
+        codebooks={
+            v: jnp.asarray(rng.random((NUM_CODES, NUM_CHUNKS)), jnp.float32) for v in features
+        },
+        kind="cos",
+        num_chunks=NUM_CHUNKS,
+    )
 
 
 def quick_jit(fun, **kwargs):
@@ -112,7 +126,8 @@ def test_parameter_tree_and_shapes(backbone, variant, features):
     model = build_model(make_config(backbone, variant), NUM_ITEMS, features)
     batch = make_batch(HISTORIES, 7)
     signals = jax.eval_shape(
-            lambda: teacher_signals(make_teacher(features), kd_node_items(batch, backbone)))
+        lambda: teacher_signals(make_teacher(features), kd_node_items(batch, backbone))
+    )
     params = jax.eval_shape(lambda: init_params(model, batch, 0))
 
     expected = {"item_embedding", "backbone"}
@@ -129,18 +144,26 @@ def test_parameter_tree_and_shapes(backbone, variant, features):
     if spec.codes:
         assert params[f"code_mlp_{VIEWS[0]}"]["logits"]["kernel"].shape == (DIM, NUM_CODES)
     inner = {
-            "session_graph": {"gnn", "fusion"},
-            "sasrec": {"encoder"} | ({"fusion"} if spec.use_views else set()),
-            "gru4rec": {"gru", "output_proj"} | ({"fusion"} if spec.use_views else set()),
+        "session_graph": {"gnn", "fusion"},
+        "sasrec": {"encoder"} | ({"fusion"} if spec.use_views else set()),
+        "gru4rec": {"gru", "output_proj"} | ({"fusion"} if spec.use_views else set()),
     }[backbone]
     assert set(params["backbone"]) == inner
 
     logits, aux = jax.eval_shape(
-            lambda p, s: model.apply({"params": p}, batch, teacher_signals=s, train=True,
-                                     rngs={"dropout": jax.random.key(1)}), params, signals)
+        lambda p, s: model.apply(
+            {"params": p}, batch, teacher_signals=s, train=True, rngs={"dropout": jax.random.key(1)}
+        ),
+        params,
+        signals,
+    )
     assert logits.shape == (len(HISTORIES), NUM_ITEMS) and logits.dtype == jnp.float32
-    expected_aux = {f"{kind}/{v}" for v in VIEWS
-                    for kind, on in (("hol", spec.holistic), ("code", spec.codes)) if on}
+    expected_aux = {
+        f"{kind}/{v}"
+        for v in VIEWS
+        for kind, on in (("hol", spec.holistic), ("code", spec.codes))
+        if on
+    }
     assert set(aux) == expected_aux
     assert all(a.shape == () for a in aux.values())
 
@@ -151,7 +174,8 @@ def test_view_tables_start_at_features_and_eval_needs_no_teacher(features, kdsr_
     for v in VIEWS:
         np.testing.assert_array_equal(params[f"view_{v}"]["embedding"], features[v])
     logits, aux = jax.eval_shape(
-            lambda p: model.apply({"params": p}, batch, teacher_signals=None, train=False), params)
+        lambda p: model.apply({"params": p}, batch, teacher_signals=None, train=False), params
+    )
     assert aux == {} and logits.shape == (len(HISTORIES), NUM_ITEMS)
 
 
@@ -165,8 +189,7 @@ def test_logits_are_dot_products_with_id_table(kdsr_models):
     logits_scaled = apply(dict(params, item_embedding={"embedding": table.at[5].multiply(3.0)}))
     # Item 5 is not in row 0's history: its column (4) scales with E_id[5], no other changes.
     np.testing.assert_allclose(logits_scaled[0, 4], 3.0 * logits[0, 4], rtol=1e-5)
-    np.testing.assert_allclose(np.delete(logits_scaled[0], 4), np.delete(logits[0], 4),
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.delete(logits_scaled[0], 4), np.delete(logits[0], 4), rtol=1e-6)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -213,9 +236,7 @@ def test_session_graph_adjacency_with_repeats():
     np.testing.assert_array_equal(nodes, [1, 2, 3, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(alias, [0, 0, 0, 1, 0, 2, 2, 1])
     expected = np.zeros((8, 8), np.int32)
-    expected[:3, :3] = [[1, 4, 2],
-                        [4, 1, 3],
-                        [3, 2, 1]]
+    expected[:3, :3] = [[1, 4, 2], [4, 1, 3], [3, 2, 1]]
     np.testing.assert_array_equal(adjacency, expected)
 
 
@@ -270,9 +291,10 @@ def test_teacher_signals_errors(features, kdsr_models):
     batch = make_batch(HISTORIES, 7)
     signals = jax.eval_shape(lambda: teacher_signals(make_teacher(features), batch["items"]))
     with pytest.raises(ValueError, match="'attr'"):
-        jax.eval_shape(lambda s: model.apply({"params": params}, batch, teacher_signals=s),
-                       {"title": signals["title"]})
+        jax.eval_shape(
+            lambda s: model.apply({"params": params}, batch, teacher_signals=s),
+            {"title": signals["title"]},
+        )
     short = jax.eval_shape(lambda: teacher_signals(make_teacher(features), batch["items"][:, 2:]))
     with pytest.raises(ValueError, match="shape"):
-        jax.eval_shape(lambda s: model.apply({"params": params}, batch, teacher_signals=s),
-                       short)
+        jax.eval_shape(lambda s: model.apply({"params": params}, batch, teacher_signals=s), short)

@@ -6,11 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from corrkd_jax.losses import correlation_code_loss, holistic_correlation_loss
 from test_models_backbones import quick_jit
 
 from corrkd_jax.data.pairs import pack_pairs
+from corrkd_jax.losses import correlation_code_loss, holistic_correlation_loss
 from corrkd_jax.models.student import (
     CodeMLP,
     HolisticProjection,
@@ -75,9 +74,11 @@ def test_code_term_with_empty_mask_is_zero():
     rows, codes, mask, _ = _inputs(2)
     mlp = CodeMLP(D, K)
     params = quick_jit(mlp.init)(jax.random.key(0), rows[:, :1])
-    value, grads = quick_jit(jax.value_and_grad(
+    value, grads = quick_jit(
+        jax.value_and_grad(
             lambda p: mlp.apply(p, rows, method=lambda m, x: code_term(m, x, codes, 0 * mask))
-    ))(params)
+        )
+    )(params)
     assert float(value) == 0.0
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
@@ -103,11 +104,11 @@ def test_holistic_term_uses_two_linear_layers():
     b = p["project_1"]["bias"] @ p["project_2"]["kernel"] + p["project_2"]["bias"]
     h = np.asarray(rows) @ np.asarray(w) + np.asarray(b)
     norms = np.linalg.norm(h, axis=-1)
-    student = np.einsum("bid,bjd->bij", h, h) / np.maximum(norms[:, :, None] * norms[:, None],
-                                                           1e-8)
+    student = np.einsum("bid,bjd->bij", h, h) / np.maximum(norms[:, :, None] * norms[:, None], 1e-8)
     teacher = jnp.asarray(np.random.default_rng(5).uniform(-1, 1, (B, L, L)), jnp.float32)
     value = projection.apply(
-            params, rows, method=lambda m, x: holistic_term(m, x, teacher, mask, "cos", 1.5))
+        params, rows, method=lambda m, x: holistic_term(m, x, teacher, mask, "cos", 1.5)
+    )
     expected = holistic_correlation_loss(jnp.asarray(student, jnp.float32), teacher, mask, 1.5)
     np.testing.assert_allclose(value, expected, rtol=1e-4)
 
@@ -116,8 +117,9 @@ def test_code_mlp_apply_matches_the_module():
     rows, _, _, _ = _inputs(6)
     mlp = CodeMLP(D, K)
     params = quick_jit(mlp.init)(jax.random.key(1), rows)
-    np.testing.assert_allclose(code_mlp_apply(params["params"], rows), mlp.apply(params, rows),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        code_mlp_apply(params["params"], rows), mlp.apply(params, rows), rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("groups, extra, chunk", [(1, 0, 2048), (3, 5, 4), (1, 3, 7)])
@@ -132,9 +134,19 @@ def test_packed_code_term_equals_all_pairs_loss(groups, extra, chunk):
     params = quick_jit(mlp.init)(jax.random.key(0), rows[:, :1])
 
     def fast(p, r):
-        return mlp.apply(p, r, method=lambda m, x: packed_code_term(
-                m, x, codes, jnp.asarray(real, jnp.float32), jnp.asarray(packed["pairs"]),
-                jnp.asarray(packed["pair_weights"]), chunk=chunk))
+        return mlp.apply(
+            p,
+            r,
+            method=lambda m, x: packed_code_term(
+                m,
+                x,
+                codes,
+                jnp.asarray(real, jnp.float32),
+                jnp.asarray(packed["pairs"]),
+                jnp.asarray(packed["pair_weights"]),
+                chunk=chunk,
+            ),
+        )
 
     def plain(p, r):
         logits = mlp.apply(p, r, method=lambda m, x: pair_code_logits(m, x))
@@ -153,9 +165,21 @@ def test_packed_code_term_without_real_nodes_is_zero():
     packed = pack_pairs(empty, 1, 8)
     mlp = CodeMLP(D, K)
     params = quick_jit(mlp.init)(jax.random.key(0), rows[:, :1])
-    value, grads = quick_jit(jax.value_and_grad(lambda p: mlp.apply(
-            p, rows, method=lambda m, x: packed_code_term(
-                    m, x, codes, jnp.zeros((B, L)), jnp.asarray(packed["pairs"]),
-                    jnp.asarray(packed["pair_weights"])))))(params)
+    value, grads = quick_jit(
+        jax.value_and_grad(
+            lambda p: mlp.apply(
+                p,
+                rows,
+                method=lambda m, x: packed_code_term(
+                    m,
+                    x,
+                    codes,
+                    jnp.zeros((B, L)),
+                    jnp.asarray(packed["pairs"]),
+                    jnp.asarray(packed["pair_weights"]),
+                ),
+            )
+        )
+    )(params)
     assert float(value) == 0.0
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))

@@ -12,19 +12,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-from corrkd_jax.models import build_model
-from corrkd_jax.variants import VARIANTS
 from test_models_backbones import (
     NUM_ITEMS,
     VIEWS,
     jit_init,
-    quick_jit,
     jit_signals,
     make_batch,
     make_config,
     make_features,
+    quick_jit,
 )
+
+from corrkd_jax.models import build_model
+from corrkd_jax.variants import VARIANTS
 
 LAMBDA_HOL, LAMBDA_CODE = 4.0, 0.5
 NUM_STEPS = 12
@@ -37,8 +37,9 @@ CASES = [("session_graph", v) for v in VARIANTS] + [("sasrec", "kdsr"), ("gru4re
 
 def total_loss(model, params, batch, signals, train, key):
     """Weighted next-item CE over real rows + lambda-weighted KD terms -> (loss, aux)."""
-    logits, aux = model.apply({"params": params}, batch, teacher_signals=signals, train=train,
-                              rngs={"dropout": key})
+    logits, aux = model.apply(
+        {"params": params}, batch, teacher_signals=signals, train=train, rngs={"dropout": key}
+    )
     labels = jnp.maximum(batch["targets"] - 1, 0)  # column j = item j + 1
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     weights = batch["weights"]
@@ -62,7 +63,8 @@ def test_variant_trains_and_stays_finite(backbone, variant):
     @quick_jit
     def step(params, opt_state, key):
         (loss, aux), grads = jax.value_and_grad(total_loss, argnums=1, has_aux=True)(
-                model, params, batch, signals, True, key)
+            model, params, batch, signals, True, key
+        )
         finite = jnp.all(jnp.array([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, aux, finite

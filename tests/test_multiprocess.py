@@ -16,14 +16,14 @@ import sys
 
 import pytest
 
-from support import tiny_runs as testing
 from corrkd_jax.paths import repo_root
+from support import tiny_runs as testing
 
 pytestmark = pytest.mark.slow
 
 REPO = repo_root()
 METRICS = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
-CONFIG = '''
+CONFIG = """
 from support import tiny_runs as testing
 
 
@@ -33,7 +33,7 @@ def get_config(arg=None):
     config.kd.num_pairs = 1_000
     config.kd.kmeans_iters = 5
     return config
-'''
+"""
 
 
 def _free_port() -> int:
@@ -43,19 +43,31 @@ def _free_port() -> int:
 
 
 def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID",
-                                "SLURM_", "OMPI_"))}
-    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]), XLA_FLAGS="")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "SLURM_", "OMPI_")
+        )
+    }
+    env.update(
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+        XLA_FLAGS="",
+    )
     env.update(extra)
     return env
 
 
 def _train(config: str, workdir: str, **extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-            [sys.executable, "-m", "corrkd_jax.train", f"--config={config}",
-             f"--workdir={workdir}"], cwd=REPO, env=_environment(**extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "corrkd_jax.train", f"--config={config}", f"--workdir={workdir}"],
+        cwd=REPO,
+        env=_environment(**extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_processes_match_one_process(tmp_path):
@@ -72,9 +84,16 @@ def test_two_processes_match_one_process(tmp_path):
     assert single.returncode == 0, err[-3000:]
 
     port = _free_port()
-    workers = [_train(str(config), str(tmp_path / "two"),
-                      JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
-                      JAX_PROCESS_ID=str(i)) for i in range(2)]
+    workers = [
+        _train(
+            str(config),
+            str(tmp_path / "two"),
+            JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+            JAX_NUM_PROCESSES="2",
+            JAX_PROCESS_ID=str(i),
+        )
+        for i in range(2)
+    ]
     outputs = [worker.communicate(timeout=600) for worker in workers]
     for worker, (_, err) in zip(workers, outputs):
         assert worker.returncode == 0, err[-3000:]

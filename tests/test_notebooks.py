@@ -48,8 +48,9 @@ def notebook_cache(tmp_path_factory) -> str:
 def smoke_cell(cache_dir: str, work_dir: str) -> nbformat.NotebookNode:
     """The cell CI injects after the parameters (papermill's `injected-parameters` tag)."""
     cell = nbformat.v4.new_code_cell(
-            f"# Injected by tests/test_notebooks.py\nSMOKE = True\n"
-            f"CACHE_DIR = {cache_dir!r}\nWORK_DIR = {work_dir!r}\n")
+        f"# Injected by tests/test_notebooks.py\nSMOKE = True\n"
+        f"CACHE_DIR = {cache_dir!r}\nWORK_DIR = {work_dir!r}\n"
+    )
     cell.metadata["tags"] = ["injected-parameters"]
     return cell
 
@@ -62,8 +63,12 @@ def test_there_are_notebooks():
 def test_committed_without_outputs(name):
     notebook = read(name)
     nbformat.validate(notebook)
-    dirty = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    dirty = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
     assert not dirty, f"{name}: cells {dirty} carry outputs; clear them before committing"
 
 
@@ -71,7 +76,8 @@ def test_committed_without_outputs(name):
 def test_first_cell_is_the_parameters_cell(name):
     first = read(name).cells[0]
     assert first.cell_type == "code" and "parameters" in first.metadata.get("tags", []), (
-            f"{name}: the first cell must be the code cell tagged `parameters`")
+        f"{name}: the first cell must be the code cell tagged `parameters`"
+    )
     assert "SMOKE = False" in first.source, f"{name}: parameters cell lacks SMOKE = False"
 
 
@@ -80,8 +86,9 @@ def execute(name: str, kernel_specs: KernelSpecManager, cache_dir: str, work_dir
     notebook = read(name)
     notebook.cells.insert(1, smoke_cell(cache_dir, work_dir))  # right after the parameters
     manager = KernelManager(kernel_name="corrkd", kernel_spec_manager=kernel_specs)
-    client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_S,
-                            resources={"metadata": {"path": NOTEBOOK_DIR}})
+    client = NotebookClient(
+        notebook, km=manager, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": NOTEBOOK_DIR}}
+    )
     client.execute()
 
 

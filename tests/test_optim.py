@@ -14,19 +14,30 @@ from corrkd_jax import optim
 
 def _params() -> dict:
     return {
-            "item_embedding": {"embedding": jnp.ones((6, 4))},
-            "view_title": {"embedding": jnp.full((6, 4), 2.0)},
-            "fusion": {"view_attr_gate": {"kernel": jnp.ones((4, 4))},
-                       "view_attr": {"embedding": jnp.full((6, 4), 3.0)}},
-            "backbone": {"Dense_0": {"kernel": jnp.ones((4, 4)), "bias": jnp.zeros(4)}},
+        "item_embedding": {"embedding": jnp.ones((6, 4))},
+        "view_title": {"embedding": jnp.full((6, 4), 2.0)},
+        "fusion": {
+            "view_attr_gate": {"kernel": jnp.ones((4, 4))},
+            "view_attr": {"embedding": jnp.full((6, 4), 3.0)},
+        },
+        "backbone": {"Dense_0": {"kernel": jnp.ones((4, 4)), "bias": jnp.zeros(4)}},
     }
 
 
 def _optim_config(**overrides) -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict(dict(
-            lr=1e-3, weight_decay=0.0, lr_decay_epochs=0, lr_decay_rate=0.1,
-            async_schedule="constant", async_gamma=2.0, async_epochs=(5, 10), freeze_epochs=3,
-            table_regex=optim.TABLE_REGEX))
+    config = ml_collections.ConfigDict(
+        dict(
+            lr=1e-3,
+            weight_decay=0.0,
+            lr_decay_epochs=0,
+            lr_decay_rate=0.1,
+            async_schedule="constant",
+            async_gamma=2.0,
+            async_epochs=(5, 10),
+            freeze_epochs=3,
+            table_regex=optim.TABLE_REGEX,
+        )
+    )
     config.update(overrides)
     return config
 
@@ -57,8 +68,9 @@ def test_slow_group_without_view_tables_is_an_error():
 def _rates_over_steps(config, table_group, steps, steps_per_epoch=3):
     """Runs `steps` updates with zero gradients and records every group's learning rate."""
     params = _params()
-    tx = optim.make_optimizer(config, params, table_group=table_group,
-                              steps_per_epoch=steps_per_epoch)
+    tx = optim.make_optimizer(
+        config, params, table_group=table_group, steps_per_epoch=steps_per_epoch
+    )
     state = tx.init(params)
     grads = jax.tree.map(jnp.zeros_like, params)
     history = []
@@ -109,12 +121,15 @@ def _train(table_group, config, steps=5, grad_value=1.0):
 def test_frozen_tables_do_not_move_and_the_rest_does():
     before = _params()
     after = _train("frozen", _optim_config())
-    np.testing.assert_array_equal(after["view_title"]["embedding"],
-                                  before["view_title"]["embedding"])
-    np.testing.assert_array_equal(after["fusion"]["view_attr"]["embedding"],
-                                  before["fusion"]["view_attr"]["embedding"])
-    assert not np.allclose(after["item_embedding"]["embedding"],
-                           before["item_embedding"]["embedding"])
+    np.testing.assert_array_equal(
+        after["view_title"]["embedding"], before["view_title"]["embedding"]
+    )
+    np.testing.assert_array_equal(
+        after["fusion"]["view_attr"]["embedding"], before["fusion"]["view_attr"]["embedding"]
+    )
+    assert not np.allclose(
+        after["item_embedding"]["embedding"], before["item_embedding"]["embedding"]
+    )
 
 
 def test_frozen_during_freeze_epochs_then_trained():

@@ -19,18 +19,21 @@ from corrkd_jax.data.__main__ import main as describe_main
 from corrkd_jax.data.read_recbole import read_recbole
 from corrkd_jax.errors import ConfigError, WorkdirError
 from corrkd_jax.own_data import resolve_views
-from corrkd_jax.train import NonFiniteLossError, train_and_evaluate
-from support import tiny_runs as testing
-from corrkd_jax.trainer.config_files import load_config_file
 from corrkd_jax.paths import repo_root
+from corrkd_jax.train import NonFiniteLossError, train_and_evaluate
+from corrkd_jax.trainer.config_files import load_config_file
+from support import tiny_runs as testing
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def compile_cache(tmp_path_factory):
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
     before = {name: getattr(jax.config, name) for name in names}
     jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -67,6 +70,7 @@ def _titles(folder):
 
 # ----------------------------------------------------------------------------- silent case 1
 
+
 def test_recommend_takes_and_gives_the_datasets_own_ids(setup, tmp_path):
     """items.tsv rows no sequence uses shift the internal ids: what the user gives and gets
     back stays the ids of sequences.txt/items.tsv, titles included."""
@@ -97,8 +101,9 @@ def test_recommend_takes_and_gives_the_datasets_own_ids(setup, tmp_path):
     assert [item for item, _, _ in out] == expected.tolist()
     assert all(title == titles[item] for item, _, title in out)
 
-    assert rec.main(["--workdir", workdir, "--history", " ".join(map(str, history)),
-                     "--k", "3"]) == 0
+    assert (
+        rec.main(["--workdir", workdir, "--history", " ".join(map(str, history)), "--k", "3"]) == 0
+    )
     with pytest.raises(rec.RecommendError, match="unknown item id"):
         rec.recommend(workdir, [[1]])  # a row of items.tsv that no sequence uses
 
@@ -117,6 +122,7 @@ def test_cli_prints_own_ids(setup, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- silent case 2
+
 
 def test_resume_refuses_same_sized_but_changed_data(setup, tmp_path):
     data = shutil.copytree(setup["s3rec"], tmp_path / "data")
@@ -148,15 +154,18 @@ def test_checkpoints_without_config_json_are_refused(setup, tmp_path):
 
 # ----------------------------------------------------------------------------- silent case 3
 
+
 @pytest.mark.parametrize("stamp", ["nan", "inf", "-inf", "NaN"])
 def test_recbole_non_finite_timestamps_are_refused(tmp_path, stamp):
-    (tmp_path / "x.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n"
-                                      f"u1\ti1\t1\nu1\ti2\t{stamp}\n")
+    (tmp_path / "x.inter").write_text(
+        f"user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\t1\nu1\ti2\t{stamp}\n"
+    )
     with pytest.raises(DataFormatError, match=r"x.inter, line 3: timestamp .* is not finite"):
         read_recbole(tmp_path)
 
 
 # ----------------------------------------------------------------------------- no poisoned workdirs
+
 
 def test_workdir_without_checkpoint_takes_a_changed_config(setup, tmp_path):
     workdir = tmp_path / "run"
@@ -174,20 +183,32 @@ def test_nan_stop_says_how_to_continue(setup, tmp_path):
     # No checkpoint before the failure: the same workdir takes the lower learning rate.
     config = _config(setup, model__backbone="gru4rec", optim__lr=1e30, log_every_steps=1)
     workdir = str(tmp_path / "nan")
-    with pytest.raises(NonFiniteLossError, match=r"rerun the same command with "
-                                                 r"--config.optim.lr=1e\+29") as info:
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"rerun the same command with "
+        r"--config.optim.lr=1e\+29",
+    ) as info:
         train_and_evaluate(config, workdir)
     assert "\n" not in str(info.value)
     assert "test" in train_and_evaluate(_config(setup, model__backbone="gru4rec"), workdir)
     # With a checkpoint: a new workdir, named.
-    config = _config(setup, model__backbone="gru4rec", optim__lr=1e30, log_every_steps=1,
-                     checkpoint__every_steps=1)
-    with pytest.raises(NonFiniteLossError, match=r"--config.optim.lr=1e\+29 and a new "
-                                                 r"--workdir \(e.g. .*nan2-lr1e\+29\)"):
+    config = _config(
+        setup,
+        model__backbone="gru4rec",
+        optim__lr=1e30,
+        log_every_steps=1,
+        checkpoint__every_steps=1,
+    )
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"--config.optim.lr=1e\+29 and a new "
+        r"--workdir \(e.g. .*nan2-lr1e\+29\)",
+    ):
         train_and_evaluate(config, str(tmp_path / "nan2"))
 
 
 # ----------------------------------------------------------------------------- caches heal
+
 
 def test_corrupt_data_cache_is_rebuilt_and_describe_stays_json(setup, tmp_path, capsys):
     cache = tmp_path / "cache"
@@ -224,6 +245,7 @@ def test_feature_cache_with_nan_rows_is_recomputed(setup, tmp_path):
 
 # ----------------------------------------------------------------------------- small
 
+
 def test_utf8_bom_is_stripped(setup, tmp_path):
     data = shutil.copytree(setup["s3rec"], tmp_path / "data")
     for name in ("sequences.txt", "items.tsv"):
@@ -244,8 +266,8 @@ def _event_steps(folder):
         data = open(os.path.join(folder, name), "rb").read()
         offset = 0
         while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset:offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
             found.extend((value.tag, event.step) for value in event.summary.value)
     return found
@@ -253,9 +275,16 @@ def _event_steps(folder):
 
 def test_tensorboard_has_each_step_once_after_resume(setup, tmp_path):
     workdir = str(tmp_path / "run")
-    interrupted = train_and_evaluate(_config(setup, log_every_steps=1, num_epochs=2,
-                                             checkpoint__every_steps=1,
-                                             checkpoint__max_steps_per_run=3), workdir)
+    interrupted = train_and_evaluate(
+        _config(
+            setup,
+            log_every_steps=1,
+            num_epochs=2,
+            checkpoint__every_steps=1,
+            checkpoint__max_steps_per_run=3,
+        ),
+        workdir,
+    )
     assert interrupted["status"] == "interrupted"
     train_and_evaluate(_config(setup, log_every_steps=1, num_epochs=2), workdir)
     steps = _event_steps(os.path.join(workdir, "tb"))
@@ -265,6 +294,7 @@ def test_tensorboard_has_each_step_once_after_resume(setup, tmp_path):
 
 
 # ----------------------------------------------------------------------------- own data
+
 
 @pytest.mark.parametrize("config_file", ["default.py", "beauty.py"])
 def test_own_recbole_folder_in_one_command(setup, tmp_path, config_file):
@@ -277,8 +307,11 @@ def test_own_recbole_folder_in_one_command(setup, tmp_path, config_file):
     foreign = tmp_path / "beauty_features"
     if config_file == "beauty.py":  # its out_dir holds another item table's features
         foreign.mkdir()
-        manifest = {"format_version": 1, "num_items": 12101,
-                    "views": {"title": {"kind": "text", "input_checksum": "sha256:x"}}}
+        manifest = {
+            "format_version": 1,
+            "num_items": 12101,
+            "views": {"title": {"kind": "text", "input_checksum": "sha256:x"}},
+        }
         (foreign / "manifest.json").write_text(json.dumps(manifest))
         config.features.out_dir = str(foreign)
     results = train_and_evaluate(config, str(tmp_path / "run"))
@@ -300,18 +333,22 @@ def test_own_recbole_folder_in_one_command(setup, tmp_path, config_file):
 
 
 def test_views_come_from_the_tables_text_fields(setup, tmp_path):
-    folder = testing.write_recbole_dataset(setup["s3rec"], str(tmp_path / "ml"),
-                                           title_field="movie_title")
+    folder = testing.write_recbole_dataset(
+        setup["s3rec"], str(tmp_path / "ml"), title_field="movie_title"
+    )
     data = load_dataset(folder, cache_dir=str(tmp_path / "cache"))
     config = load_config_file(os.path.join(repo_root(), "configs", "default.py"))
     assert resolve_views(config, data.items)
     assert tuple(config.model.views) == ("movie_title",)
     assert tuple(config.features.views.movie_title.fields) == ("movie_title",)
     # No text at all: refused with the way out.
-    bare = load_dataset(testing.write_tiny_dataset(str(tmp_path / "bare"), num_users=20),
-                        cache_dir=str(tmp_path / "cache"))
-    empty = type(bare.items)(external_ids=bare.items.external_ids, fields={},
-                             num_items=bare.items.num_items)
+    bare = load_dataset(
+        testing.write_tiny_dataset(str(tmp_path / "bare"), num_users=20),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    empty = type(bare.items)(
+        external_ids=bare.items.external_ids, fields={}, num_items=bare.items.num_items
+    )
     config = load_config_file(os.path.join(repo_root(), "configs", "default.py"))
     with pytest.raises(ConfigError, match="id_only"):
         resolve_views(config, empty)

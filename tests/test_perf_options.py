@@ -28,14 +28,16 @@ def test_chunked_ranks_match_full_scores(chunk):
     sequence, table, targets = _scores_case()
     scores = sequence @ table.T
     ranks, logsumexp, target_scores = jax.jit(chunked_ranks, static_argnums=3)(
-            sequence, table, targets, chunk)
+        sequence, table, targets, chunk
+    )
     np.testing.assert_array_equal(ranks, metrics.target_ranks(scores, targets))
     np.testing.assert_allclose(logsumexp, jax.nn.logsumexp(scores, axis=1), rtol=1e-6)
     np.testing.assert_allclose(target_scores, scores[jnp.arange(6), targets], rtol=1e-6)
 
 
-def _toy_apply(variables, batch, teacher_signals=None, train=False, rngs=None,
-               return_sequence=False):
+def _toy_apply(
+    variables, batch, teacher_signals=None, train=False, rngs=None, return_sequence=False
+):
     """A bag-of-items model: sequence = mean of the history rows of the ID table."""
     table = variables["params"]["item_embedding"]["embedding"]
     items = batch["items"]
@@ -49,8 +51,11 @@ def _toy_apply(variables, batch, teacher_signals=None, train=False, rngs=None,
 def _toy_batch(seed: int = 0):
     rng = np.random.default_rng(seed)
     items = rng.integers(0, 30, (8, 4)).astype(np.int32)
-    return {"items": jnp.asarray(items), "targets": jnp.asarray(rng.integers(1, 30, 8), jnp.int32),
-            "weights": jnp.asarray([1.0] * 7 + [0.0])}
+    return {
+        "items": jnp.asarray(items),
+        "targets": jnp.asarray(rng.integers(1, 30, 8), jnp.int32),
+        "weights": jnp.asarray([1.0] * 7 + [0.0]),
+    }
 
 
 def test_eval_step_with_item_chunks_equals_full_ranking():
@@ -84,14 +89,24 @@ def test_train_step_with_sampled_softmax_trains_and_differs_from_full():
     batch = _toy_batch(2)
 
     def run(num_negatives):
-        return jax.jit(lambda s: steps.train_step(s, batch, None, {}, apply_fn=_toy_apply, tx=tx,
-                                                  backbone="sasrec",
-                                                  num_negatives=num_negatives))(state)
+        return jax.jit(
+            lambda s: steps.train_step(
+                s,
+                batch,
+                None,
+                {},
+                apply_fn=_toy_apply,
+                tx=tx,
+                backbone="sasrec",
+                num_negatives=num_negatives,
+            )
+        )(state)
 
     sampled, terms = run(5)
     full, full_terms = run(0)
     assert np.isfinite(float(terms["loss/ce"]))
     # 5 negatives + the target: a smaller normaliser than the 29 items of the full softmax.
     assert float(terms["loss/ce"]) < float(full_terms["loss/ce"])
-    assert not np.allclose(sampled.params["item_embedding"]["embedding"],
-                           params["item_embedding"]["embedding"])
+    assert not np.allclose(
+        sampled.params["item_embedding"]["embedding"], params["item_embedding"]["embedding"]
+    )

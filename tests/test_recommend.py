@@ -10,8 +10,8 @@ import pytest
 
 from corrkd_jax import recommend as rec
 from corrkd_jax.train import train_and_evaluate
-from support import tiny_runs as testing
 from corrkd_jax.trainer.checkpointing import Checkpoints
+from support import tiny_runs as testing
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,9 @@ def test_recommend_returns_the_best_checkpoints_top_k(run):
     checkpoints = Checkpoints(workdir, metric="NDCG@10", read_only=True)
     best, _ = checkpoints.restore_best()
     checkpoints.close()
-    jax.tree.map(np.testing.assert_array_equal, jax.device_get(predictor.params),
-                 jax.device_get(best))
+    jax.tree.map(
+        np.testing.assert_array_equal, jax.device_get(predictor.params), jax.device_get(best)
+    )
 
     histories = [[1, 2, 3], [5], list(range(1, 20))]  # the last is longer than max_len (8)
     out = rec.recommend(workdir, histories, k=5)
@@ -55,8 +56,9 @@ def test_recommend_returns_the_best_checkpoints_top_k(run):
         assert values == sorted(values, reverse=True)
         assert all(title == titles[item][1] for item, _, title in row)
     # Only the last max_len items matter.
-    np.testing.assert_allclose(scores[2], predictor.scores([list(range(12, 20))])[0],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        scores[2], predictor.scores([list(range(12, 20))])[0], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_exclude_history(run):
@@ -77,8 +79,12 @@ def test_cli_prints_ids_and_titles(run, tmp_path, capsys):
 
     path = tmp_path / "histories.txt"
     path.write_text(f"{titles[3][0]} {titles[1][0]}\n\n{titles[7][0]}\n")
-    assert rec.main(["--workdir", workdir, "--histories-file", str(path), "--k", "2",
-                     "--external-ids"]) == 0
+    assert (
+        rec.main(
+            ["--workdir", workdir, "--histories-file", str(path), "--k", "2", "--external-ids"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("history:") == 2 and "history: 3 1" in out
 
@@ -89,8 +95,7 @@ def test_clear_errors(run, tmp_path, capsys):
     assert "unknown item id '99999'" in capsys.readouterr().err
     path = tmp_path / "h.txt"
     path.write_text("1 2\nB0NOPE\n")
-    assert rec.main(["--workdir", workdir, "--histories-file", str(path),
-                     "--external-ids"]) == 2
+    assert rec.main(["--workdir", workdir, "--histories-file", str(path), "--external-ids"]) == 2
     err = capsys.readouterr().err
     assert "line 1" in err and "unknown external item id" in err
     with pytest.raises(rec.RecommendError, match="does not exist"):

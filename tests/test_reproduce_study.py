@@ -28,21 +28,30 @@ def test_cells_are_unique_and_ordered_seed_zero_first():
     assert len(main) == len(study.MAIN_BACKBONES) * len(study.MAIN_VARIANTS) * len(study.SEEDS)
     first_other_seed = next(i for i, c in enumerate(cells) if c.seed != 0)
     assert all(c.seed == 0 for c in cells[:first_other_seed])
-    assert {c.group for c in cells[:first_other_seed]} == {"main", "ablation", "ratio",
-                                                           "investigation"}
+    assert {c.group for c in cells[:first_other_seed]} == {
+        "main",
+        "ablation",
+        "ratio",
+        "investigation",
+    }
     # Only the ratio cells score test every epoch (for the best-of-test comparison).
     for cell in cells:
         command = " ".join(cell.command("w"))
-        assert ("--config.eval.per_epoch=('agreement','test')" in command) == (cell.group == "ratio")
+        assert ("--config.eval.per_epoch=('agreement','test')" in command) == (
+            cell.group == "ratio"
+        )
         assert f"--config.seed={cell.seed}" in command
         assert f"--config.data.protocol={cell.protocol}" in command
 
 
 def test_report_tables_match_the_committed_results():
     with open(os.path.join(ROOT, "RESULTS.md"), encoding="utf-8") as f:
-        blocks = {name: text for name, text in BLOCK.findall(f.read())
-                  # the full study's and the backbones' blocks: tests/test_study.py
-                  if not name.startswith(("study_", "backbones"))}
+        blocks = {
+            name: text
+            for name, text in BLOCK.findall(f.read())
+            # the full study's and the backbones' blocks: tests/test_study.py
+            if not name.startswith(("study_", "backbones"))
+        }
     assert {"main", "improvement", "ablations", "ratio", "agreement"} <= set(blocks)
     cwd = os.getcwd()
     os.chdir(ROOT)  # the study's paths are relative to the repository root
@@ -59,8 +68,9 @@ def test_splice_replaces_marked_blocks_and_refuses_broken_markers(tmp_path):
     path = tmp_path / "report.md"
     path.write_text("intro\n<!-- summarize:main -->\nold\n<!-- /summarize:main -->\nend\n")
     assert splice(str(path), {"main": ["| a |", "| b |"], "other": ["x"]}) == ["main"]
-    assert path.read_text() == ("intro\n<!-- summarize:main -->\n| a |\n| b |\n"
-                                "<!-- /summarize:main -->\nend\n")
+    assert path.read_text() == (
+        "intro\n<!-- summarize:main -->\n| a |\n| b |\n<!-- /summarize:main -->\nend\n"
+    )
     broken = "<!-- /summarize:main -->\n<!-- summarize:main -->\n"
     path.write_text(broken)
     with pytest.raises(ValueError, match="main"):
@@ -75,8 +85,9 @@ def test_teacher_signal_auc_and_tie_broken_ranks_match_brute_force():
 
     rng = np.random.default_rng(0)
     positive, negative = rng.integers(0, 6, 300) * 0.5, rng.integers(0, 7, 400) * 0.5
-    brute = ((positive[:, None] > negative[None, :]).mean()
-             + 0.5 * (positive[:, None] == negative[None, :]).mean())
+    brute = (positive[:, None] > negative[None, :]).mean() + 0.5 * (
+        positive[:, None] == negative[None, :]
+    ).mean()
     assert teacher_signal.auc(positive, negative) == pytest.approx(brute)
     # Ties are broken at random: a target tied with every item gets a uniform rank.
     scores = np.zeros((20_000, 11))

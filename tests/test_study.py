@@ -67,7 +67,8 @@ def test_cell_list_counts_and_order(tmp_path):
     first = cells[:per_seed]  # seed 0 of every dataset's main cells first, Beauty first
     assert all(c.group == "main" and c.seed == 0 for c in first)
     assert [c.dataset for c in first] == sorted(
-            [c.dataset for c in first], key=list(study.DATASETS).index)
+        [c.dataset for c in first], key=list(study.DATASETS).index
+    )
     assert first[0].dataset == "beauty"
     groups = [c.group for c in cells]
     assert groups.index("search") == per_seed < groups.index("ablation")
@@ -98,8 +99,9 @@ def test_tuned_cells_follow_the_selection(tmp_path):
 def test_fractional_design_covers_the_weight_grid():
     points = search.points("fractional")
     assert search.DEFAULT in points and len(points) == 9
-    assert {(h, c) for h, c, _ in points} == {(h, c) for h in search.LAMBDA_HOL
-                                               for c in search.LAMBDA_CODE}
+    assert {(h, c) for h, c, _ in points} == {
+        (h, c) for h in search.LAMBDA_HOL for c in search.LAMBDA_CODE
+    }
     assert {t for _, _, t in points} == set(search.TAU)
     for tau in search.TAU:  # every tau level meets every level of both weights
         assert {h for h, _, t in points if t == tau} == set(search.LAMBDA_HOL)
@@ -117,17 +119,33 @@ def fake_cell(root, cell: study.Cell, ndcg: float, ranks=None, users=300) -> Non
     metrics = {m: ndcg * (1 + i / 10) for i, m in enumerate(stats.METRICS)}
     with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
         for epoch in range(3):
-            f.write(json.dumps({"step": epoch, "kind": "epoch", "epoch": epoch,
-                                "valid/NDCG@10": ndcg * (epoch + 1) / 3,
-                                "agreement/title": 1 - 0.1 * epoch}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "step": epoch,
+                        "kind": "epoch",
+                        "epoch": epoch,
+                        "valid/NDCG@10": ndcg * (epoch + 1) / 3,
+                        "agreement/title": 1 - 0.1 * epoch,
+                    }
+                )
+                + "\n"
+            )
     if ranks is not None:
         np.save(os.path.join(folder, "test_ranks.npy"), ranks.astype(np.int32))
     with open(os.path.join(folder, "results.json"), "w") as f:
-        json.dump({"config": {"seed": cell.seed}, "valid": metrics, "test": metrics,
-                   "best_epoch": 2, "epochs_trained": 3,
-                   "stop_reason": "early stopping: no NDCG@10 improvement for 10 epochs",
-                   "timing": {"mean_epoch_seconds_excluding_compile": 10.0,
-                              "total_seconds": 60.0}}, f)
+        json.dump(
+            {
+                "config": {"seed": cell.seed},
+                "valid": metrics,
+                "test": metrics,
+                "best_epoch": 2,
+                "epochs_trained": 3,
+                "stop_reason": "early stopping: no NDCG@10 improvement for 10 epochs",
+                "timing": {"mean_epoch_seconds_excluding_compile": 10.0, "total_seconds": 60.0},
+            },
+            f,
+        )
 
 
 def main_cell(variant, seed, dataset="beauty", backbone="sasrec"):
@@ -147,8 +165,11 @@ def test_selection_is_written_once_every_point_finished(tmp_path):
     assert selection["selected"] == search.tag(points[-2])  # the best validation score
     assert len(selection["points"]) == len(points)
     # the next cell in the queue is now built with the tuned overrides
-    fake_for = {c.name for c in study.all_cells(root) if c.seed == 0 and c.group == "main"
-                and c.variant != study.TUNED}
+    fake_for = {
+        c.name
+        for c in study.all_cells(root)
+        if c.seed == 0 and c.group == "main" and c.variant != study.TUNED
+    }
     for name in fake_for:
         dataset, _, backbone, variant, _ = name.split("/")
         fake_cell(root, main_cell(variant, 0, dataset, backbone), 0.02)
@@ -184,11 +205,13 @@ def test_summary_of_a_partial_study(tmp_path):
     assert "beauty / sasrec / id_only: seed 2" in missing
     assert "sports / sasrec / kdsr: seed 0, 1, 2" in missing
     assert "pending until the search has chosen" in missing
-    assert sum("not run yet" in line for line in sections["study_search"]) == len(
-            search.points()) - 1  # the defaults point is kdsr's seed-0 cell, finished
+    assert (
+        sum("not run yet" in line for line in sections["study_search"]) == len(search.points()) - 1
+    )  # the defaults point is kdsr's seed-0 cell, finished
     assert "early" in "\n".join(sections["study_wall_time"])
     assert "beauty / sasrec / kdsr | title | 1.000 | 0.800 (3)" in "\n".join(
-            sections["study_agreement"])
+        sections["study_agreement"]
+    )
 
     report = tmp_path / "RESULTS.md"
     report.write_text("x\n<!-- summarize:study_gain -->\nold\n<!-- /summarize:study_gain -->\n")
@@ -205,10 +228,12 @@ class ScriptCell:
     name = "beauty/leave_one_out/sasrec/id_only/seed0"
 
     def command(self, workdir):
-        code = ("import json, os, sys, numpy as np; w = sys.argv[1]; "
-                "[open(os.path.join(w, n), 'w').write('{}') for n in "
-                "('results.json', 'metrics.jsonl', 'curves.png')]; "
-                "np.save(os.path.join(w, 'test_ranks.npy'), np.arange(1, 4, dtype=np.int32))")
+        code = (
+            "import json, os, sys, numpy as np; w = sys.argv[1]; "
+            "[open(os.path.join(w, n), 'w').write('{}') for n in "
+            "('results.json', 'metrics.jsonl', 'curves.png')]; "
+            "np.save(os.path.join(w, 'test_ranks.npy'), np.arange(1, 4, dtype=np.int32))"
+        )
         return [sys.executable, "-c", code, workdir]
 
 
@@ -224,8 +249,11 @@ def test_runner_copies_a_finished_cell_with_its_ranks(tmp_path):
 def test_report_study_blocks_match_the_committed_results():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "RESULTS.md"), encoding="utf-8") as f:
-        blocks = dict(re.findall(r"<!-- summarize:(study_\w+) -->\n(.*?)\n<!-- /summarize:\1 -->",
-                                 f.read(), re.S))
+        blocks = dict(
+            re.findall(
+                r"<!-- summarize:(study_\w+) -->\n(.*?)\n<!-- /summarize:\1 -->", f.read(), re.S
+            )
+        )
     sections, _ = summarize.build_sections(os.path.join(root, "results"))
     assert set(blocks) == set(sections)
     for name, text in blocks.items():

@@ -43,7 +43,7 @@ def planted_features(n: int, num_chunks: int, noise: float, seed: int) -> np.nda
     bit k of a and c agree and ~0 otherwise: the corners of {0, 1}^D, all equally likely.
     """
     rng = np.random.default_rng(seed)
-    types = rng.integers(0, 2 ** num_chunks, size=n + 1)
+    types = rng.integers(0, 2**num_chunks, size=n + 1)
     chunk_width = 4
     feats = np.zeros((n + 1, num_chunks, chunk_width), np.float32)
     for k in range(num_chunks):
@@ -81,18 +81,29 @@ def test_teacher_signals_equal_numpy_on_gathered_rows(kind):
         assert sig.codes.shape == (4, 6, 6) and sig.codes.dtype == jnp.int32
         rows = feats[view][items]  # [B, L, d]
         for b, i, j in np.ndindex(4, 6, 6):
-            np.testing.assert_allclose(float(sig.corr[b, i, j]),
-                                       np_corr(rows[b, i], rows[b, j], kind),
-                                       rtol=1e-4, atol=1e-4)
-            vec = np.array([np_corr(rows[b, i, 4 * q:4 * q + 4], rows[b, j, 4 * q:4 * q + 4],
-                                    kind) for q in range(3)])
+            np.testing.assert_allclose(
+                float(sig.corr[b, i, j]),
+                np_corr(rows[b, i], rows[b, j], kind),
+                rtol=1e-4,
+                atol=1e-4,
+            )
+            vec = np.array(
+                [
+                    np_corr(rows[b, i, 4 * q : 4 * q + 4], rows[b, j, 4 * q : 4 * q + 4], kind)
+                    for q in range(3)
+                ]
+            )
             dist = ((vec[None] - books[view]) ** 2).sum(-1)
             assert dist[int(sig.codes[b, i, j])] <= dist.min() + 1e-4
 
 
 def test_teacher_is_a_pytree_with_static_kind_and_chunks():
-    teacher = Teacher(features={"v": jnp.zeros((3, 4))}, codebooks={"v": jnp.zeros((2, 2))},
-                      kind="euc", num_chunks=2)
+    teacher = Teacher(
+        features={"v": jnp.zeros((3, 4))},
+        codebooks={"v": jnp.zeros((2, 2))},
+        kind="euc",
+        num_chunks=2,
+    )
     leaves, treedef = jax.tree_util.tree_flatten(teacher)
     assert len(leaves) == 2
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
@@ -144,8 +155,9 @@ def test_fit_codebook_reseeds_dead_codes():
     # points almost surely duplicates one: duplicated centroids tie, the later one gets no
     # point and must be re-seeded.
     feats = planted_features(2000, 3, noise=0.0, seed=1)
-    book, stats = fit_codebook(feats, num_codes=8, num_chunks=3, num_pairs=8000, seed=0,
-                               init="random")
+    book, stats = fit_codebook(
+        feats, num_codes=8, num_chunks=3, num_pairs=8000, seed=0, init="random"
+    )
     assert stats["reseeded_codes"] > 0
     assert stats["dead_codes"] == 0
     assert np.all(np.asarray(stats["code_usage"]) > 0)
@@ -172,8 +184,9 @@ def test_fit_codebook_memory_is_not_quadratic_in_items():
 @pytest.mark.parametrize("kind", ["dot", "euc", "man"])
 def test_fit_codebook_other_kinds_give_codes_of_their_vectors(kind):
     feats = random_features(5, 300, 8)
-    book, stats = fit_codebook(feats, num_codes=3, num_chunks=2, kind=kind, num_pairs=3000,
-                               num_iters=10)
+    book, stats = fit_codebook(
+        feats, num_codes=3, num_chunks=2, kind=kind, num_pairs=3000, num_iters=10
+    )
     assert book.shape == (3, 2) and np.all(np.isfinite(book))
     if kind != "dot":
         assert np.all(book >= 0)  # distances are non-negative, so are their means
@@ -202,26 +215,37 @@ def test_fit_codebook_rejects_bad_input():
 
 def test_build_teacher_fits_each_view_and_round_trips_codebooks():
     feats = {"title": planted_features(400, 2, 0.02, 7), "attr": random_features(8, 400, 8)}
-    teacher, stats = build_teacher(feats, num_codes=4, num_chunks=2, kind="cos",
-                                   num_pairs=2000, seed=3, num_iters=10)
+    teacher, stats = build_teacher(
+        feats, num_codes=4, num_chunks=2, kind="cos", num_pairs=2000, seed=3, num_iters=10
+    )
     assert set(stats) == {"title", "attr"} and stats["title"]["num_pairs"] == 2000
     assert teacher.kind == "cos" and teacher.num_chunks == 2
     assert teacher.codebooks["title"].shape == (4, 2)
     # Views get different seeds, independent of the order they come in.
-    again, _ = build_teacher(dict(reversed(list(feats.items()))), num_codes=4, num_chunks=2,
-                             kind="cos", num_pairs=2000, seed=3, num_iters=10)
+    again, _ = build_teacher(
+        dict(reversed(list(feats.items()))),
+        num_codes=4,
+        num_chunks=2,
+        kind="cos",
+        num_pairs=2000,
+        seed=3,
+        num_iters=10,
+    )
     for view in feats:
-        np.testing.assert_array_equal(np.asarray(teacher.codebooks[view]),
-                                      np.asarray(again.codebooks[view]))
+        np.testing.assert_array_equal(
+            np.asarray(teacher.codebooks[view]), np.asarray(again.codebooks[view])
+        )
     # Resume: restored codebooks are used as they are.
     saved = {v: np.asarray(b) for v, b in teacher.codebooks.items()}
-    resumed, resumed_stats = build_teacher(feats, num_codes=4, num_chunks=2, kind="cos",
-                                           codebooks=saved)
+    resumed, resumed_stats = build_teacher(
+        feats, num_codes=4, num_chunks=2, kind="cos", codebooks=saved
+    )
     assert resumed_stats == {"title": {}, "attr": {}}
     items = jnp.array([[1, 2, 3, 0]])
     for view, sig in teacher_signals(resumed, items).items():
-        np.testing.assert_array_equal(np.asarray(sig.codes),
-                                      np.asarray(teacher_signals(teacher, items)[view].codes))
+        np.testing.assert_array_equal(
+            np.asarray(sig.codes), np.asarray(teacher_signals(teacher, items)[view].codes)
+        )
     with pytest.raises(ValueError, match="shape"):
         build_teacher(feats, num_codes=5, num_chunks=2, codebooks=saved)
     with pytest.raises(ValueError, match="view 'title'.*d=8.*num_chunks=3"):

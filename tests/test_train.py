@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from corrkd_jax.train import NonFiniteLossError, train_and_evaluate
-from support import tiny_runs as testing
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.metric_writer import read_records
+from support import tiny_runs as testing
 
 METRIC_NAMES = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
 
@@ -28,8 +28,11 @@ METRIC_NAMES = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
 @pytest.fixture(scope="module")
 def compile_cache(tmp_path_factory):
     """A persistent XLA cache for this module's runs; the previous settings come back after."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
     before = {name: getattr(jax.config, name) for name in names}
     path = str(tmp_path_factory.mktemp("xla_cache"))
     jax.config.update("jax_compilation_cache_dir", path)
@@ -117,8 +120,9 @@ def test_outputs_of_an_end_to_end_run(reference_run):
 
     with open(os.path.join(workdir, "curves.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert any(name.startswith("events.out.tfevents") for name in os.listdir(
-            os.path.join(workdir, "tb")))
+    assert any(
+        name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(workdir, "tb"))
+    )
     # The best checkpoint is the best epoch's (best_fn set, not merely the latest save).
     _, summary, step = _best_params(workdir)
     assert summary["epoch"] == results["best_epoch"]
@@ -130,7 +134,8 @@ def test_interrupted_and_resumed_run_is_bit_identical(reference_run, setup, tmp_
     workdir = str(tmp_path / "resumed")
     # Stop mid-epoch 0 (after 7 steps, with a mid-epoch save at step 5), then mid-epoch 1.
     first = train_and_evaluate(
-            _config(setup, checkpoint__max_steps_per_run=7, checkpoint__every_steps=5), workdir)
+        _config(setup, checkpoint__max_steps_per_run=7, checkpoint__every_steps=5), workdir
+    )
     assert first == {"status": "interrupted", "step": 7}
     assert not os.path.exists(os.path.join(workdir, "results.json"))
     second = train_and_evaluate(_config(setup, checkpoint__max_steps_per_run=30), workdir)
@@ -148,21 +153,23 @@ def test_interrupted_and_resumed_run_is_bit_identical(reference_run, setup, tmp_
     assert len(steps) == len(set(steps))
 
 
-def test_test_evaluator_logs_best_of_test_without_changing_the_run(reference_run, setup,
-                                                                    tmp_path):
+def test_test_evaluator_logs_best_of_test_without_changing_the_run(reference_run, setup, tmp_path):
     _, _, reference = reference_run
     workdir = str(tmp_path / "test_every_epoch")
     results = train_and_evaluate(_config(setup, eval__per_epoch=("agreement", "test")), workdir)
     # Scoring test each epoch changes neither the training nor the selected test numbers.
     assert results["test"] == reference["test"]
     assert results["best_epoch"] == reference["best_epoch"]
-    epochs = [r for r in read_records(os.path.join(workdir, "metrics.jsonl"))
-              if r["kind"] == "epoch"]
+    epochs = [
+        r for r in read_records(os.path.join(workdir, "metrics.jsonl")) if r["kind"] == "epoch"
+    ]
     assert len(epochs) == 2
     for name in METRIC_NAMES:
         best = max(epochs, key=lambda r: r[f"test_epoch/{name}"])
         assert results["best_of_test_epochs"][name] == {
-                "value": best[f"test_epoch/{name}"], "epoch": best["epoch"]}
+            "value": best[f"test_epoch/{name}"],
+            "epoch": best["epoch"],
+        }
         assert results["best_of_test_epochs"][name]["value"] >= results["test"][name]
     # The reference run did not score test per epoch, so it reports no best-of-test block.
     assert "best_of_test_epochs" not in reference
@@ -186,12 +193,14 @@ def test_eight_simulated_devices_match_one_device(reference_run, tmp_path):
         results = train_and_evaluate(config, {str(tmp_path / "run")!r})
         print("RESULTS" + json.dumps(results["test"]) + "|" + json.dumps(results["valid"]))
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=600)
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    line = next(l for l in out.stdout.splitlines() if l.startswith("RESULTS"))
+    line = next(text for text in out.stdout.splitlines() if text.startswith("RESULTS"))
     test, valid = (json.loads(part) for part in line.removeprefix("RESULTS").split("|"))
     for name in METRIC_NAMES:
         assert test[name] == pytest.approx(reference["test"][name], abs=1e-5), name
@@ -200,8 +209,14 @@ def test_eight_simulated_devices_match_one_device(reference_run, tmp_path):
 
 def test_nan_loss_stops_with_the_term_named(setup, tmp_path):
     # lr 1e30: the first update blows the parameters up, the next loss is not finite.
-    config = _config(setup, model__variant="id_only", model__backbone="gru4rec",
-                     optim__lr=1e30, log_every_steps=1, checkpoint__every_steps=1)
+    config = _config(
+        setup,
+        model__variant="id_only",
+        model__backbone="gru4rec",
+        optim__lr=1e30,
+        log_every_steps=1,
+        checkpoint__every_steps=1,
+    )
     workdir = str(tmp_path / "nan")
     with pytest.raises(NonFiniteLossError, match=r"loss/ce became (nan|inf)") as info:
         train_and_evaluate(config, workdir)
@@ -218,8 +233,14 @@ def test_nan_loss_stops_with_the_term_named(setup, tmp_path):
 def test_early_stopping_keeps_the_best_epoch(setup, tmp_path):
     # lr 0: validation never strictly improves after epoch 0, so patience 2 stops after
     # epoch 2 and the test split is scored with epoch 0's parameters.
-    config = _config(setup, model__variant="id_only", model__backbone="gru4rec",
-                     optim__lr=0.0, num_epochs=20, eval__patience=2)
+    config = _config(
+        setup,
+        model__variant="id_only",
+        model__backbone="gru4rec",
+        optim__lr=0.0,
+        num_epochs=20,
+        eval__patience=2,
+    )
     results = train_and_evaluate(config, str(tmp_path / "early"))
     assert results["epochs_trained"] == 3
     assert results["best_epoch"] == 0

@@ -20,8 +20,8 @@ from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.config_files import backbone_and_variant, load_config_file
 from corrkd_jax.trainer.early_stopping import EarlyStopping
 from corrkd_jax.trainer.metric_writer import MetricWriter, read_records
-from corrkd_jax.trainer.plots import plot_curves
 from corrkd_jax.trainer.migrate import migrate_config
+from corrkd_jax.trainer.plots import plot_curves
 from corrkd_jax.trainer.workdir import check_or_write_config, json_config
 
 CONFIGS = sorted(glob.glob(os.path.join(paths.repo_root(), "configs", "*.py")))
@@ -39,8 +39,9 @@ def test_training_configs_have_the_required_fields(path):
 
 
 def test_config_argument_selects_backbone_and_variant():
-    config = load_config_file(os.path.join(paths.repo_root(), "configs", "beauty.py"),
-                              "gru4rec,kdsr_no_async")
+    config = load_config_file(
+        os.path.join(paths.repo_root(), "configs", "beauty.py"), "gru4rec,kdsr_no_async"
+    )
     assert (config.model.backbone, config.model.variant) == ("gru4rec", "kdsr_no_async")
     with pytest.raises(ValueError, match="backbone 'bert4rec'"):
         backbone_and_variant("bert4rec,kdsr")
@@ -63,7 +64,8 @@ def test_resolve_path_is_relative_to_the_repo_root():
     assert paths.resolve_path("builtin:synthetic") == "builtin:synthetic"
     assert paths.resolve_path("") == ""
     assert paths.resolve_path("../shared/data/x") == os.path.normpath(
-            os.path.join(paths.repo_root(), "..", "shared", "data", "x"))
+        os.path.join(paths.repo_root(), "..", "shared", "data", "x")
+    )
 
 
 def test_workdir_config_mismatch_is_refused_but_resumable_changes_pass(tmp_path):
@@ -143,21 +145,28 @@ def test_train_step_is_deterministic_and_moves_parameters():
         w = variables["params"]["w"]
         noise = jax.random.normal(rngs["dropout"], w.shape) * 0.01
         logits = batch["items"].astype(jnp.float32) @ (w + noise)
-        return logits, {"hol/v": jnp.sum(w ** 2)}
+        return logits, {"hol/v": jnp.sum(w**2)}
 
     params = {"w": jnp.ones((3, 5))}
     tx = optax.sgd(0.1)
     state = steps.create_train_state(params, tx, jax.random.key(0))
-    batch = {"items": jnp.ones((2, 3), jnp.int32), "targets": jnp.array([1, 0], jnp.int32),
-             "weights": jnp.array([1.0, 0.0])}
-    run = jax.jit(lambda s: steps.train_step(s, batch, None, {"hol/v": 2.0}, apply_fn=apply_fn,
-                                             tx=tx, backbone="sasrec"))
+    batch = {
+        "items": jnp.ones((2, 3), jnp.int32),
+        "targets": jnp.array([1, 0], jnp.int32),
+        "weights": jnp.array([1.0, 0.0]),
+    }
+    run = jax.jit(
+        lambda s: steps.train_step(
+            s, batch, None, {"hol/v": 2.0}, apply_fn=apply_fn, tx=tx, backbone="sasrec"
+        )
+    )
     first, terms = run(state)
     again, _ = run(state)
     jax.tree.map(np.testing.assert_array_equal, first.params, again.params)
     assert int(first.step) == 1
     assert float(terms["loss/total"]) == pytest.approx(
-            float(terms["loss/ce"]) + 2.0 * float(terms["loss/hol/v"]), rel=1e-6)
+        float(terms["loss/ce"]) + 2.0 * float(terms["loss/hol/v"]), rel=1e-6
+    )
     assert not np.allclose(first.params["w"], params["w"])
 
 
@@ -179,8 +188,9 @@ def test_early_stopping_counts_epochs_without_strict_improvement():
 def test_best_checkpoint_is_chosen_by_the_metric_not_recency(tmp_path):
     checkpoints = Checkpoints(str(tmp_path), metric="NDCG@10")
     for step, value in ((10, 0.2), (20, 0.5), (30, 0.3)):
-        checkpoints.save_best(step, {"w": jnp.full((2,), float(step))},
-                              {"epoch": step // 10, "NDCG@10": value})
+        checkpoints.save_best(
+            step, {"w": jnp.full((2,), float(step))}, {"epoch": step // 10, "NDCG@10": value}
+        )
     checkpoints.wait()
     assert checkpoints.best_step() == 20
     params, summary = checkpoints.restore_best()
@@ -209,8 +219,10 @@ def test_metric_writer_appends_truncates_on_resume_and_writes_events(tmp_path):
 
 
 def test_plot_curves_writes_a_png(tmp_path):
-    epochs = [{"epoch": e, "loss/total": 3.0 - e, "loss/ce": 2.0 - e / 2, "valid/NDCG@10": e / 10}
-              for e in range(3)]
+    epochs = [
+        {"epoch": e, "loss/total": 3.0 - e, "loss/ce": 2.0 - e / 2, "valid/NDCG@10": e / 10}
+        for e in range(3)
+    ]
     path = str(tmp_path / "curves.png")
     plot_curves(epochs, path, metric="NDCG@10")
     with open(path, "rb") as f:

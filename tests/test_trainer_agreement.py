@@ -27,8 +27,10 @@ def test_pair_cosines_match_a_loop_and_give_zero_for_padding():
     table = rng.normal(size=(6, 4))
     table[0] = 0.0
     pairs = np.array([[1, 2], [3, 5], [0, 4]])
-    expected = [table[i] @ table[j] / max(np.linalg.norm(table[i]) * np.linalg.norm(table[j]),
-                                          1e-8) for i, j in pairs]
+    expected = [
+        table[i] @ table[j] / max(np.linalg.norm(table[i]) * np.linalg.norm(table[j]), 1e-8)
+        for i, j in pairs
+    ]
     np.testing.assert_allclose(pair_cosines(table, pairs), expected, rtol=1e-12)
 
 

@@ -25,10 +25,10 @@ def _data(seed: int = 0) -> InteractionData:
     rng = np.random.default_rng(seed)
     lengths = [3, 4, 5, 7, 9, 12, 15, 4]
     sequences = [rng.integers(1, NUM_ITEMS + 1, n).astype(np.int32) for n in lengths]
-    items = ItemTable(np.array([""] + [f"i{i}" for i in range(1, NUM_ITEMS + 1)], object), {},
-                      NUM_ITEMS)
-    return InteractionData("tiny", sequences, np.array([f"u{i}" for i in range(8)], object),
-                           items)
+    items = ItemTable(
+        np.array([""] + [f"i{i}" for i in range(1, NUM_ITEMS + 1)], object), {}, NUM_ITEMS
+    )
+    return InteractionData("tiny", sequences, np.array([f"u{i}" for i in range(8)], object), items)
 
 
 @pytest.mark.parametrize("protocol", ["leave_one_out", "ratio"])
@@ -46,24 +46,37 @@ def test_windows_hold_exactly_the_prefix_targets(protocol, max_len):
     np.testing.assert_array_equal(sequences.train.histories > 0, real)
     # Valid and test cases do not depend on train_on.
     for part in ("valid", "test"):
-        np.testing.assert_array_equal(getattr(prefixes, part).histories,
-                                      getattr(sequences, part).histories)
+        np.testing.assert_array_equal(
+            getattr(prefixes, part).histories, getattr(sequences, part).histories
+        )
     if max_len == 4:  # the 15-item user's 12 training targets make 3 windows
         assert (sequences.train.users == 6).sum() == 3
 
 
 def _config(backbone: str, variant: str = "id_only") -> ml_collections.ConfigDict:
-    return default_config(**{
-        "model.backbone": backbone, "model.variant": variant, "model.dim": 16,
-        "model.dropout": 0.0, "model.sasrec.max_positions": 50, "model.sasrec.norm": "post",
-        "model.sasrec.positions": "from_start", "model.gru4rec.hidden": 24,
-        "model.gru4rec.output_proj": True})
+    return default_config(
+        **{
+            "model.backbone": backbone,
+            "model.variant": variant,
+            "model.dim": 16,
+            "model.dropout": 0.0,
+            "model.sasrec.max_positions": 50,
+            "model.sasrec.norm": "post",
+            "model.sasrec.positions": "from_start",
+            "model.gru4rec.hidden": 24,
+            "model.gru4rec.output_proj": True,
+        }
+    )
 
 
 def _ce(model, params, batch) -> float:
     tx = optax.sgd(0.0)
-    step = functools.partial(steps.train_step, apply_fn=model.apply, tx=tx,
-                             backbone=model.backbone.__class__.__name__.lower())
+    step = functools.partial(
+        steps.train_step,
+        apply_fn=model.apply,
+        tx=tx,
+        backbone=model.backbone.__class__.__name__.lower(),
+    )
     state = steps.create_train_state(params, tx, jax.random.key(0))
     _, terms = step(state, batch, None, {})
     return float(terms["loss/ce"])
@@ -104,8 +117,16 @@ def test_pack_targets_lists_each_real_target_once():
 
 def test_train_loader_packs_targets_with_a_shared_capacity():
     sequences = make_split(_data(), max_len=50, train_on="sequences").train
-    loader = TrainLoader(sequences, 4, (5, 10, 20, 50), seed=0, shard_index=0, shard_count=1,
-                         pair_groups=2, pack_targets=True)
+    loader = TrainLoader(
+        sequences,
+        4,
+        (5, 10, 20, 50),
+        seed=0,
+        shard_index=0,
+        shard_count=1,
+        pair_groups=2,
+        pack_targets=True,
+    )
     total = 0
     for batch in loader.iterator(0):
         assert batch["target_index"].shape[0] == 2
@@ -113,15 +134,24 @@ def test_train_loader_packs_targets_with_a_shared_capacity():
         assert batch["target_weights"].sum() == (batch["targets"] > 0).sum()
     assert total == sequences.num_targets
     with pytest.raises(ValueError, match="whole-sequence"):
-        TrainLoader(make_split(_data(), max_len=50).train, 4, None, shard_index=0,
-                    shard_count=1, pack_targets=True)
+        TrainLoader(
+            make_split(_data(), max_len=50).train,
+            4,
+            None,
+            shard_index=0,
+            shard_count=1,
+            pack_targets=True,
+        )
 
 
 def test_session_graph_refuses_whole_sequences():
     from corrkd_jax.trainer.setup import split_data
 
-    config = ml_collections.ConfigDict(dict(
-        data=dict(protocol="leave_one_out", max_len=10, train_on="sequences"),
-        model=dict(backbone="session_graph")))
+    config = ml_collections.ConfigDict(
+        dict(
+            data=dict(protocol="leave_one_out", max_len=10, train_on="sequences"),
+            model=dict(backbone="session_graph"),
+        )
+    )
     with pytest.raises(ValueError, match="builds its graph per prefix"):
         split_data(config, _data())

@@ -72,8 +72,13 @@ def _comments(source: str) -> tuple[dict[int, str], set[int]]:
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             comments[token.start[0]] = token.string.lstrip("#").strip()
-        elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                                tokenize.DEDENT, tokenize.ENDMARKER):
+        elif token.type not in (
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             code_lines.update(range(token.start[0], token.end[0] + 1))
     return comments, set(comments) - code_lines
 
@@ -99,8 +104,12 @@ def parse_assignments(path: str) -> list[Assignment]:
         return comments.get(node.end_lineno) or comments.get(node.lineno, "")
 
     # Lines of assignments without their own comment: a heading comment extends over them.
-    undocumented = {line for node in statements if not trailing(node)
-                    for line in range(node.lineno, node.end_lineno + 1)}
+    undocumented = {
+        line
+        for node in statements
+        if not trailing(node)
+        for line in range(node.lineno, node.end_lineno + 1)
+    }
     records = []
     for node in statements:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -116,8 +125,9 @@ def parse_assignments(path: str) -> list[Assignment]:
         for target in targets:
             chain = _attribute_chain(target)
             if chain is not None and node.value is not None:
-                records.append(Assignment(chain, node.lineno, comment, " ".join(heading),
-                                          node.value))
+                records.append(
+                    Assignment(chain, node.lineno, comment, " ".join(heading), node.value)
+                )
     return records
 
 
@@ -127,8 +137,11 @@ def _related_sources(path: str, value: ast.expr, seen: set[str]) -> list[str]:
     found: list[str] = []
     folder = os.path.dirname(os.path.abspath(path))
     for node in ast.walk(value):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and node.value.endswith(".py"):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.endswith(".py")
+        ):
             candidate = os.path.normpath(os.path.join(folder, node.value))
             if os.path.isfile(candidate):
                 found.extend(_with_imports(candidate, seen))
@@ -158,8 +171,9 @@ def _with_imports(path: str, seen: set[str]) -> list[str]:
     return files
 
 
-def _leaves(config: ml_collections.ConfigDict, prefix: tuple[str, ...] = ()
-            ) -> Iterable[tuple[tuple[str, ...], Any]]:
+def _leaves(
+    config: ml_collections.ConfigDict, prefix: tuple[str, ...] = ()
+) -> Iterable[tuple[tuple[str, ...], Any]]:
     """(path, value) of every non-ConfigDict field, depth first, keys sorted."""
     for key in config.keys():
         value = config[key]
@@ -171,9 +185,12 @@ def _leaves(config: ml_collections.ConfigDict, prefix: tuple[str, ...] = ()
 
 def _is_config_dict_call(value: ast.expr) -> bool:
     """True for `ml_collections.ConfigDict()` / `ConfigDict()` (an empty section)."""
-    return (isinstance(value, ast.Call) and not value.args and not value.keywords
-            and (getattr(value.func, "attr", None) or getattr(value.func, "id", None))
-            == "ConfigDict")
+    return (
+        isinstance(value, ast.Call)
+        and not value.args
+        and not value.keywords
+        and (getattr(value.func, "attr", None) or getattr(value.func, "id", None)) == "ConfigDict"
+    )
 
 
 def _split_spec(spec: str) -> tuple[str, str | None]:
@@ -219,18 +236,23 @@ def config_fields(spec: str) -> list[FieldDoc]:
     return [row[2] for row in rows]
 
 
-def _foreign_comment(leaf: tuple[str, ...],
-                     foreign: dict[tuple[str, ...], list[Assignment]]) -> str:
+def _foreign_comment(
+    leaf: tuple[str, ...], foreign: dict[tuple[str, ...], list[Assignment]]
+) -> str:
     """The comment of the longest-matching assignment in the files building `leaf`'s section."""
     for prefix, records in foreign.items():
-        if leaf[:len(prefix)] != prefix:
+        if leaf[: len(prefix)] != prefix:
             continue
-        rest = leaf[len(prefix):]
+        rest = leaf[len(prefix) :]
         best: Assignment | None = None
         for record in records:
             n = len(record.path)
-            if record.comment and n <= len(rest) and rest[-n:] == record.path \
-                    and (best is None or n > len(best.path)):
+            if (
+                record.comment
+                and n <= len(rest)
+                and rest[-n:] == record.path
+                and (best is None or n > len(best.path))
+            ):
                 best = record
         if best is not None:
             return best.comment
@@ -245,8 +267,9 @@ def format_value(value: Any) -> str:
         inner = ", ".join(format_value(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{format_value(k)}: {format_value(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"{format_value(k)}: {format_value(v)}" for k, v in value.items()) + "}"
+        )
     return repr(value)
 
 
@@ -259,18 +282,25 @@ def render_markdown(fields: Sequence[FieldDoc]) -> str:
     """The rows as a GitHub markdown table: field | default | meaning."""
     lines = ["| field | default | meaning |", "|---|---|---|"]
     for field in fields:
-        lines.append(f"| `{field.name}` | `{_cell(format_value(field.default))}` "
-                     f"| {_cell(field.comment)} |")
+        lines.append(
+            f"| `{field.name}` | `{_cell(format_value(field.default))}` | {_cell(field.comment)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (1: `--check` found undocumented fields)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", help="config file, optionally with :arg (e.g. "
-                                       "configs/default.py or configs/beauty.py:sasrec,kdsr)")
-    parser.add_argument("--check", action="store_true",
-                        help="print nothing; exit 1 listing the fields without a comment")
+    parser.add_argument(
+        "config",
+        help="config file, optionally with :arg (e.g. "
+        "configs/default.py or configs/beauty.py:sasrec,kdsr)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print nothing; exit 1 listing the fields without a comment",
+    )
     args = parser.parse_args(argv)
     fields = config_fields(args.config)
     if args.check:

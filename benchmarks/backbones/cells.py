@@ -62,7 +62,10 @@ class Cell:
 def all_cells() -> list[Cell]:
     """Every run, in the order they are trained."""
     first = [Cell(run, config, 0) for run, config in FINAL.items()]
-    grid = [Cell(f"grid/{backbone}-{tag}", FINAL[f"{backbone}-best"], 0, overrides)
-            for backbone, cells in GRID.items() for tag, overrides in cells.items()]
+    grid = [
+        Cell(f"grid/{backbone}-{tag}", FINAL[f"{backbone}-best"], 0, overrides)
+        for backbone, cells in GRID.items()
+        for tag, overrides in cells.items()
+    ]
     rest = [Cell(run, config, seed) for seed in SEEDS[1:] for run, config in FINAL.items()]
     return first + grid + rest

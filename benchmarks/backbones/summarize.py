@@ -22,14 +22,21 @@ REPORT = os.path.join(REPO, "RESULTS.md")
 METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR@10")
 # Reference numbers of issue 14 (HR@10, NDCG@10), and where they come from.
 REFERENCES = (
-    ("RecBole 1.2.1 SASRec, CE, d 64, same split (measured on a 2-core CPU, 11 epochs, "
-     "still rising; issue 14)", 8.09, 3.99),
-    ("RecBole SASRec, CE, published user runs (RecBole issue 1290; LETTER issue 20)",
-     8.25, 4.10),
+    (
+        "RecBole 1.2.1 SASRec, CE, d 64, same split (measured on a 2-core CPU, 11 epochs, "
+        "still rising; issue 14)",
+        8.09,
+        3.99,
+    ),
+    ("RecBole SASRec, CE, published user runs (RecBole issue 1290; LETTER issue 20)", 8.25, 4.10),
     ("SASRec with CE over the catalogue at every position (published)", 9.21, 5.31),
     ("eSASRec (RecSys 2025, published)", 9.28, 5.23),
-    ("ours before issue 14: `sasrec` `id_only`, prefixes, 10-epoch cap "
-     "(results/beauty/capped10)", 6.96, 3.75),
+    (
+        "ours before issue 14: `sasrec` `id_only`, prefixes, 10-epoch cap "
+        "(results/beauty/capped10)",
+        6.96,
+        3.75,
+    ),
 )
 
 
@@ -41,10 +48,10 @@ def finished(run: str) -> list[dict]:
 def grid_rows() -> list[tuple[str, list[dict]]]:
     rows = []
     for backbone, cells in GRID.items():
-        rows.append((f"{backbone} defaults (= {backbone}-best seed 0)",
-                     finished(f"{backbone}-best")[:1]))
-        rows += [(f"{backbone} {tag}", finished(f"grid/{backbone}-{tag}"))
-                 for tag in cells]
+        rows.append(
+            (f"{backbone} defaults (= {backbone}-best seed 0)", finished(f"{backbone}-best")[:1])
+        )
+        rows += [(f"{backbone} {tag}", finished(f"grid/{backbone}-{tag}")) for tag in cells]
     return [(label, results) for label, results in rows if results]
 
 
@@ -54,23 +61,34 @@ def sections() -> dict[str, list[str]]:
     lines = tables.metric_table(done, METRICS) if done else ["(no run has finished yet)"]
     lines += ["", "Reference numbers (not run by this table's code; HR@10 / NDCG@10 in %):", ""]
     lines += [f"- {label}: {hr:.2f} / {ndcg:.2f}" for label, hr, ndcg in REFERENCES]
-    missing = [f"{run}/seed{seed}" for run, results in final for seed in SEEDS
-               if seed not in {r["config"]["seed"] for r in results}]
+    missing = [
+        f"{run}/seed{seed}"
+        for run, results in final
+        for seed in SEEDS
+        if seed not in {r["config"]["seed"] for r in results}
+    ]
     if missing:
         lines += ["", "Not finished yet: " + ", ".join(missing) + "."]
     grid = grid_rows()
-    grid_lines = (["Test of the same runs (for information only; the choice uses validation):", ""]
-                  + tables.metric_table(
-                        [(label, results) for label, results in grid],
-                        ("HR@10", "NDCG@10")) if grid else ["(no grid run has finished yet)"])
+    grid_lines = (
+        ["Test of the same runs (for information only; the choice uses validation):", ""]
+        + tables.metric_table([(label, results) for label, results in grid], ("HR@10", "NDCG@10"))
+        if grid
+        else ["(no grid run has finished yet)"]
+    )
     valid_lines = ["| run | valid HR@10 | valid NDCG@10 | best epoch |", "|---|---:|---:|---:|"]
     for label, results in grid:
         r = results[0]
-        valid_lines.append(f"| {label} | {100 * r['valid']['HR@10']:.2f} | "
-                           f"{100 * r['valid']['NDCG@10']:.2f} | {r['best_epoch'] + 1} |")
+        valid_lines.append(
+            f"| {label} | {100 * r['valid']['HR@10']:.2f} | "
+            f"{100 * r['valid']['NDCG@10']:.2f} | {r['best_epoch'] + 1} |"
+        )
     timing = tables.timing_table(done + grid, stop=True) if done or grid else []
-    return {"backbones": lines, "backbones_grid": valid_lines + [""] + grid_lines,
-            "backbones_time": timing}
+    return {
+        "backbones": lines,
+        "backbones_grid": valid_lines + [""] + grid_lines,
+        "backbones_time": timing,
+    }
 
 
 def main() -> None:

@@ -62,34 +62,50 @@ def main() -> None:
         brand = f" [{attrs[i].split('|')[0]}]" if attrs is not None and attrs[i] else ""
         return f"{i}: {title[i] or '(no title)'}{brand}"
 
-    lines = [f"# Nearest items by cosine of the reduced `{args.view}` view\n",
-             f"Features: `{args.features}`; {args.num_queries} random items (seed {args.seed}),"
-             f" {args.k} nearest each; in brackets the first `attributes` entry"
-             " (the brand, or the top category when the brand is unknown).\n"]
+    lines = [
+        f"# Nearest items by cosine of the reduced `{args.view}` view\n",
+        f"Features: `{args.features}`; {args.num_queries} random items (seed {args.seed}),"
+        f" {args.k} nearest each; in brackets the first `attributes` entry"
+        " (the brand, or the top category when the brand is unknown).\n",
+    ]
     for q, row in zip(queries, nearest(reduced, queries, args.k), strict=True):
         lines.append(f"- **{label(q)}**")
         lines.extend(f"  - {label(i)}" for i in row)
     probe = rng.choice(np.arange(1, items.num_items + 1), 500, replace=False)
     truth = nearest(raw, probe, 10)
-    spread = {name: {**cosine_spread(x, seed=args.seed),
-                     "top10_overlap_with_raw": overlap(truth, nearest(x, probe, 10))}
-              for name, x in (("raw", raw), ("autoencoder", reduced), ("pca", pca))}
+    spread = {
+        name: {
+            **cosine_spread(x, seed=args.seed),
+            "top10_overlap_with_raw": overlap(truth, nearest(x, probe, 10)),
+        }
+        for name, x in (("raw", raw), ("autoencoder", reduced), ("pca", pca))
+    }
     lines.append("\n## Cosine of random item pairs (20k pairs) and neighbour agreement\n")
     lines.append("| features | dim | cos mean | cos std | top-10 overlap with raw (500 items) |")
     lines.append("|---|---|---|---|---|")
     for name, x in (("raw", raw), ("autoencoder", reduced), ("pca", pca)):
         s = spread[name]
-        lines.append(f"| {name} | {x.shape[1]} | {s['mean']:.3f} | {s['std']:.4f} | "
-                     f"{s['top10_overlap_with_raw']:.2f} |")
-    lines.append(f"\nPCA relative reconstruction error at this dim: "
-                 f"{pca_stats['relative_error']:.3f}.")
+        lines.append(
+            f"| {name} | {x.shape[1]} | {s['mean']:.3f} | {s['std']:.4f} | "
+            f"{s['top10_overlap_with_raw']:.2f} |"
+        )
+    lines.append(
+        f"\nPCA relative reconstruction error at this dim: {pca_stats['relative_error']:.3f}."
+    )
     text = "\n".join(lines) + "\n"
     print(text)
     with open(args.out + ".md", "w") as handle:
         handle.write(text)
     with open(args.out + ".json", "w") as handle:
-        json.dump({"queries": queries.tolist(), "spread": spread,
-                   "pca_relative_error": pca_stats["relative_error"]}, handle, indent=2)
+        json.dump(
+            {
+                "queries": queries.tolist(),
+                "spread": spread,
+                "pca_relative_error": pca_stats["relative_error"],
+            },
+            handle,
+            indent=2,
+        )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,14 @@ def make_problem(args: argparse.Namespace, kind: str):
         z = rng.standard_normal((args.num_items + 1, d), dtype=np.float32)
         features[view] = 1.0 / (1.0 + np.exp(-z))
         features[view][0] = 0.0
-    teacher, _ = build_teacher(features, num_codes=k, num_chunks=args.num_chunks, kind=kind,
-                               num_pairs=100_000, seed=args.seed)
+    teacher, _ = build_teacher(
+        features,
+        num_codes=k,
+        num_chunks=args.num_chunks,
+        kind=kind,
+        num_pairs=100_000,
+        seed=args.seed,
+    )
 
     def dense(shape):
         return jnp.asarray(rng.normal(size=shape).astype(np.float32) / np.sqrt(shape[0]))
@@ -62,9 +68,12 @@ def make_problem(args: argparse.Namespace, kind: str):
     params = {
         view: {
             "table": jnp.asarray(features[view]),
-            "hol_1": dense((d, d)), "hol_2": dense((d, d)),
-            "code_1": dense((d, d)), "code_1_bias": jnp.zeros(d),
-            "code_2": dense((d, k)), "code_2_bias": jnp.zeros(k),
+            "hol_1": dense((d, d)),
+            "hol_2": dense((d, d)),
+            "code_1": dense((d, d)),
+            "code_1_bias": jnp.zeros(d),
+            "code_2": dense((d, k)),
+            "code_2_bias": jnp.zeros(k),
         }
         for view in VIEWS
     }
@@ -83,11 +92,11 @@ def student_loss(params, signals, items, kind: str):
         p = params[view]
         e = p["table"][items]  # [B, L, d]
         h = e @ p["hol_1"] @ p["hol_2"]
-        hol = holistic_correlation_loss(pairwise_correlation(h, kind), signals[view].corr,
-                                        mask, TAU)
+        hol = holistic_correlation_loss(
+            pairwise_correlation(h, kind), signals[view].corr, mask, TAU
+        )
         diff = jnp.abs(e[:, :, None, :] - e[:, None, :, :])  # [B, L, L, d]
-        logits = jax.nn.relu(diff @ p["code_1"] + p["code_1_bias"]) @ p["code_2"] \
-            + p["code_2_bias"]
+        logits = jax.nn.relu(diff @ p["code_1"] + p["code_1_bias"]) @ p["code_2"] + p["code_2_bias"]
         code = correlation_code_loss(logits, signals[view].codes, mask)
         total = total + LAMBDA_HOL * hol + LAMBDA_CODE * code
     return total
@@ -97,8 +106,9 @@ def losses_only(h, logits, signals, mask, kind: str):
     """The two loss functions alone, for both views, on given h and code logits."""
     total = 0.0
     for view in VIEWS:
-        total = total + holistic_correlation_loss(pairwise_correlation(h[view], kind),
-                                                  signals[view].corr, mask, TAU)
+        total = total + holistic_correlation_loss(
+            pairwise_correlation(h[view], kind), signals[view].corr, mask, TAU
+        )
         total = total + correlation_code_loss(logits[view], signals[view].codes, mask)
     return total
 
@@ -107,15 +117,19 @@ def time_jitted(fn, args_, repeats: int) -> dict:
     """Compile, warm up once, then time `repeats` calls -> seconds and XLA temp memory."""
     compiled = jax.jit(fn).lower(*args_).compile()
     mem = compiled.memory_analysis()
-    temp_mib = None if mem is None else mem.temp_size_in_bytes / 2 ** 20
+    temp_mib = None if mem is None else mem.temp_size_in_bytes / 2**20
     jax.block_until_ready(compiled(*args_))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(compiled(*args_))
         times.append(time.perf_counter() - start)
-    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-            "repeats": repeats, "xla_temp_mib": temp_mib}
+    return {
+        "median_ms": 1e3 * statistics.median(times),
+        "min_ms": 1e3 * min(times),
+        "repeats": repeats,
+        "xla_temp_mib": temp_mib,
+    }
 
 
 def bench_kind(args: argparse.Namespace, kind: str) -> dict:
@@ -124,10 +138,15 @@ def bench_kind(args: argparse.Namespace, kind: str) -> dict:
     real = (items > 0).astype(jnp.float32)
     mask = real[:, :, None] * real[:, None, :]
     rng = np.random.default_rng(args.seed + 1)
-    h = {v: jnp.asarray(rng.normal(size=(*items.shape, args.dim)).astype(np.float32))
-         for v in VIEWS}
-    logits = {v: jnp.asarray(rng.normal(size=(*items.shape, items.shape[1], args.num_codes))
-                             .astype(np.float32)) for v in VIEWS}
+    h = {
+        v: jnp.asarray(rng.normal(size=(*items.shape, args.dim)).astype(np.float32)) for v in VIEWS
+    }
+    logits = {
+        v: jnp.asarray(
+            rng.normal(size=(*items.shape, items.shape[1], args.num_codes)).astype(np.float32)
+        )
+        for v in VIEWS
+    }
 
     def student_step(params, signals, items):
         return jax.value_and_grad(student_loss)(params, signals, items, kind)
@@ -140,10 +159,10 @@ def bench_kind(args: argparse.Namespace, kind: str) -> dict:
 
     result = {"kind": kind}
     result["teacher_signals"] = time_jitted(teacher_signals, (teacher, items), args.repeats)
-    result["losses_only_fwd_bwd"] = time_jitted(losses_step, (h, logits, signals, mask),
-                                                args.repeats)
-    result["student_fwd_bwd"] = time_jitted(student_step, (params, signals, items),
-                                            args.repeats)
+    result["losses_only_fwd_bwd"] = time_jitted(
+        losses_step, (h, logits, signals, mask), args.repeats
+    )
+    result["student_fwd_bwd"] = time_jitted(student_step, (params, signals, items), args.repeats)
     result["full_step"] = time_jitted(full_step, (params, teacher, items), args.repeats)
     return result
 
@@ -168,8 +187,9 @@ def to_markdown(result: dict) -> str:
         for part in ("teacher_signals", "losses_only_fwd_bwd", "student_fwd_bwd", "full_step"):
             t = r[part]
             temp = "-" if t["xla_temp_mib"] is None else f"{t['xla_temp_mib']:.0f}"
-            lines.append(f"| {r['kind']} | {part} | {t['median_ms']:.1f} | {t['min_ms']:.1f} | "
-                         f"{temp} |")
+            lines.append(
+                f"| {r['kind']} | {part} | {t['median_ms']:.1f} | {t['min_ms']:.1f} | {temp} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -190,8 +210,9 @@ def main() -> None:
     parser.add_argument("--num-chunks", type=int, default=8)
     parser.add_argument("--num-items", type=int, default=12_101)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--note", default="measured on a 2-core CPU shared with other jobs: "
-                                          "times are upper bounds")
+    parser.add_argument(
+        "--note", default="measured on a 2-core CPU shared with other jobs: times are upper bounds"
+    )
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
 
@@ -200,10 +221,20 @@ def main() -> None:
         run = bench_kind(args, kind)
         print(json.dumps(run), flush=True)
         runs.append(run)
-    settings = {k: getattr(args, k) for k in ("batch_size", "seq_len", "dim", "num_codes",
-                                              "num_chunks", "num_items", "repeats", "seed")}
-    result = {"machine": machine_info(), "settings": settings, "note": args.note,
-              "runs": runs}
+    settings = {
+        k: getattr(args, k)
+        for k in (
+            "batch_size",
+            "seq_len",
+            "dim",
+            "num_codes",
+            "num_chunks",
+            "num_items",
+            "repeats",
+            "seed",
+        )
+    }
+    result = {"machine": machine_info(), "settings": settings, "note": args.note, "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)

@@ -39,15 +39,22 @@ def make_case(length: int, seed: int = 0) -> dict[str, Any]:
     nodes[np.arange(length)[None, :] < (length - lengths)[:, None]] = 0
     real_pairs = int(pair_counts(lengths).sum())
     capacity = pair_capacity(real_pairs, int(batch * pair_counts(length)))
-    return {"rows": rng.normal(size=(batch, length, dim)).astype(np.float32),
-            "codes": rng.integers(0, num_codes, (batch, length, length)).astype(np.int32),
-            "nodes": nodes, "packed": pack_pairs(nodes, 1, capacity),
-            "real_pairs": real_pairs, "capacity": capacity,
-            "dense_slots": int(batch * pair_counts(length)), "dim": dim, "K": num_codes}
+    return {
+        "rows": rng.normal(size=(batch, length, dim)).astype(np.float32),
+        "codes": rng.integers(0, num_codes, (batch, length, length)).astype(np.int32),
+        "nodes": nodes,
+        "packed": pack_pairs(nodes, 1, capacity),
+        "real_pairs": real_pairs,
+        "capacity": capacity,
+        "dense_slots": int(batch * pair_counts(length)),
+        "dim": dim,
+        "K": num_codes,
+    }
 
 
-def time_layout(case: dict[str, Any], layout: str, chunk: int, dtype: str,
-                repeats: int) -> dict[str, float]:
+def time_layout(
+    case: dict[str, Any], layout: str, chunk: int, dtype: str, repeats: int
+) -> dict[str, float]:
     """Median seconds of one jitted value_and_grad of the view's code term."""
     import jax
     import jax.numpy as jnp
@@ -62,13 +69,20 @@ def time_layout(case: dict[str, Any], layout: str, chunk: int, dtype: str,
     mlp = CodeMLP(case["dim"], case["K"], dtype=jnp.dtype(dtype))
     params = mlp.init(jax.random.key(0), rows[:, :1])
 
-    def loss(p: Any, x: jax.Array, codes: jax.Array, nodes: jax.Array, pairs: jax.Array,
-             weights: jax.Array) -> jax.Array:
+    def loss(
+        p: Any,
+        x: jax.Array,
+        codes: jax.Array,
+        nodes: jax.Array,
+        pairs: jax.Array,
+        weights: jax.Array,
+    ) -> jax.Array:
         def term(m: CodeMLP, x: jax.Array) -> jax.Array:
             if layout == "dense":
                 return code_term(m, x, codes, pair_mask(nodes))
-            return packed_code_term(m, x, codes, (nodes > 0).astype(jnp.float32), pairs,
-                                    weights, chunk=chunk)
+            return packed_code_term(
+                m, x, codes, (nodes > 0).astype(jnp.float32), pairs, weights, chunk=chunk
+            )
 
         return mlp.apply(p, x, method=term)
 
@@ -85,35 +99,46 @@ def time_layout(case: dict[str, Any], layout: str, chunk: int, dtype: str,
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
     memory = compiled.memory_analysis()
-    return {"seconds": common.median(times), "compile_seconds": compile_seconds,
-            "temp_mib": memory.temp_size_in_bytes / 2 ** 20 if memory else float("nan")}
+    return {
+        "seconds": common.median(times),
+        "compile_seconds": compile_seconds,
+        "temp_mib": memory.temp_size_in_bytes / 2**20 if memory else float("nan"),
+    }
 
 
-LAYOUTS = (("dense", "dense", 0, "float32"),
-           ("packed, one pass", "packed", 0, "float32"),
-           ("packed, chunk 512", "packed", 512, "float32"),
-           ("packed, chunk 1024 (default)", "packed", 1024, "float32"),
-           ("packed, chunk 2048", "packed", 2048, "float32"),
-           ("packed, chunk 4096", "packed", 4096, "float32"),
-           ("packed, chunk 1024, bf16 MLP", "packed", 1024, "bfloat16"))
+LAYOUTS = (
+    ("dense", "dense", 0, "float32"),
+    ("packed, one pass", "packed", 0, "float32"),
+    ("packed, chunk 512", "packed", 512, "float32"),
+    ("packed, chunk 1024 (default)", "packed", 1024, "float32"),
+    ("packed, chunk 2048", "packed", 2048, "float32"),
+    ("packed, chunk 4096", "packed", 4096, "float32"),
+    ("packed, chunk 1024, bf16 MLP", "packed", 1024, "bfloat16"),
+)
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
-    lines = ["# Code term of one view, forward + backward, by layout", "",
-             f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
-             f"{m['jax']}. {result['note']}.",
-             "B 256, d 128, K 50; synthetic rows and codes; median of "
-             f"{result['repeats']} calls after compilation. temp = XLA's temporary buffers.",
-             "", "| Lb | real pairs | slots (dense / packed) | layout | ms | speed-up vs dense "
-             "| temp MiB |", "|---:|---:|---|---|---:|---:|---:|"]
+    lines = [
+        "# Code term of one view, forward + backward, by layout",
+        "",
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
+        f"{m['jax']}. {result['note']}.",
+        "B 256, d 128, K 50; synthetic rows and codes; median of "
+        f"{result['repeats']} calls after compilation. temp = XLA's temporary buffers.",
+        "",
+        "| Lb | real pairs | slots (dense / packed) | layout | ms | speed-up vs dense | temp MiB |",
+        "|---:|---:|---|---|---:|---:|---:|",
+    ]
     for case in result["cases"]:
         dense = case["layouts"]["dense"]["seconds"]
         for name, r in case["layouts"].items():
-            lines.append(f"| {case['length']} | {case['real_pairs']:,} | "
-                         f"{case['dense_slots']:,} / {case['capacity']:,} | {name} | "
-                         f"{1000 * r['seconds']:.1f} | {dense / r['seconds']:.2f}x | "
-                         f"{r['temp_mib']:.0f} |")
+            lines.append(
+                f"| {case['length']} | {case['real_pairs']:,} | "
+                f"{case['dense_slots']:,} / {case['capacity']:,} | {name} | "
+                f"{1000 * r['seconds']:.1f} | {dense / r['seconds']:.2f}x | "
+                f"{r['temp_mib']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -130,14 +155,27 @@ def main() -> None:
         layouts = {}
         for name, layout, chunk, dtype in LAYOUTS:
             layouts[name] = time_layout(case, layout, chunk, dtype, args.repeats)
-            print(f"Lb {length:2d} {name:>30}: {1000 * layouts[name]['seconds']:8.1f} ms, "
-                  f"temp {layouts[name]['temp_mib']:.0f} MiB", flush=True)
-        cases.append({"length": length, "real_pairs": case["real_pairs"],
-                      "capacity": case["capacity"], "dense_slots": case["dense_slots"],
-                      "layouts": layouts})
+            print(
+                f"Lb {length:2d} {name:>30}: {1000 * layouts[name]['seconds']:8.1f} ms, "
+                f"temp {layouts[name]['temp_mib']:.0f} MiB",
+                flush=True,
+            )
+        cases.append(
+            {
+                "length": length,
+                "real_pairs": case["real_pairs"],
+                "capacity": case["capacity"],
+                "dense_slots": case["dense_slots"],
+                "layouts": layouts,
+            }
+        )
     info = common.machine_info()
-    result = {"machine": info, "note": common.load_note(info), "repeats": args.repeats,
-              "cases": cases}
+    result = {
+        "machine": info,
+        "note": common.load_note(info),
+        "repeats": args.repeats,
+        "cases": cases,
+    }
     common.write_outputs(args.name, result, to_markdown(result))
 
 

@@ -55,8 +55,11 @@ def time_compiled(fn: Any, args: tuple, repeats: int, carry_state: bool) -> dict
         times.append(time.perf_counter() - start)
         if carry_state:
             args[0] = out[0]
-    return {"seconds": common.median(times), "compile_seconds": compile_seconds,
-            "temp_mib": memory.temp_size_in_bytes / 2 ** 20 if memory else float("nan")}
+    return {
+        "seconds": common.median(times),
+        "compile_seconds": compile_seconds,
+        "temp_mib": memory.temp_size_in_bytes / 2**20 if memory else float("nan"),
+    }
 
 
 def first_batch(loader: Any, length: int) -> dict[str, Any]:
@@ -69,28 +72,48 @@ def first_batch(loader: Any, length: int) -> dict[str, Any]:
     return loader.dataset(0)[index]
 
 
-def step_point(backbone: str, variant: str, batch_size: int, length: int, buckets: tuple,
-               repeats: int, sets: dict[str, Any]) -> dict[str, Any]:
+def step_point(
+    backbone: str,
+    variant: str,
+    batch_size: int,
+    length: int,
+    buckets: tuple,
+    repeats: int,
+    sets: dict[str, Any],
+) -> dict[str, Any]:
     """ms/step of one (B, Lb) point on a real Beauty batch."""
     from corrkd_jax.trainer import sharding
 
-    config = common.beauty_config(backbone, variant, batch_size=batch_size,
-                                  **{"data.length_buckets": buckets}, **sets)
+    config = common.beauty_config(
+        backbone, variant, batch_size=batch_size, **{"data.length_buckets": buckets}, **sets
+    )
     bench = common.make_bench(config, codebook_pairs=50_000)
     batch = sharding.shard_batch(first_batch(bench.train_loader, length), bench.mesh)
-    timing = time_compiled(bench.train_fn, (bench.state, batch, bench.teacher, bench.weights),
-                           repeats, carry_state=True)
-    result = {"backbone": backbone, "variant": variant, "batch_size": batch_size,
-              "length": length, **timing,
-              "sequences_per_second": batch_size / timing["seconds"]}
-    print(f"{backbone:>13} {variant:>8} B {batch_size:5d} Lb {length:2d}: "
-          f"{1000 * timing['seconds']:8.1f} ms/step, {result['sequences_per_second']:6.0f} seq/s",
-          flush=True)
+    timing = time_compiled(
+        bench.train_fn,
+        (bench.state, batch, bench.teacher, bench.weights),
+        repeats,
+        carry_state=True,
+    )
+    result = {
+        "backbone": backbone,
+        "variant": variant,
+        "batch_size": batch_size,
+        "length": length,
+        **timing,
+        "sequences_per_second": batch_size / timing["seconds"],
+    }
+    print(
+        f"{backbone:>13} {variant:>8} B {batch_size:5d} Lb {length:2d}: "
+        f"{1000 * timing['seconds']:8.1f} ms/step, {result['sequences_per_second']:6.0f} seq/s",
+        flush=True,
+    )
     return result
 
 
-def catalogue_worker(num_items: int, variant: str, negatives: int, item_chunk: int,
-                     repeats: int) -> dict[str, Any]:
+def catalogue_worker(
+    num_items: int, variant: str, negatives: int, item_chunk: int, repeats: int
+) -> dict[str, Any]:
     """Runs in a subprocess: train/eval step times of sasrec with `num_items` items."""
     import dataclasses
 
@@ -114,8 +137,9 @@ def catalogue_worker(num_items: int, variant: str, negatives: int, item_chunk: i
     # Beauty ids 1..12,101 -> distinct random ids in 1..N (0 stays padding).
     mapping = np.zeros(data.items.num_items + 1, np.int32)
     mapping[1:] = rng.choice(num_items, data.items.num_items, replace=False) + 1
-    train = dataclasses.replace(split.train, histories=mapping[split.train.histories],
-                                targets=mapping[split.train.targets])
+    train = dataclasses.replace(
+        split.train, histories=mapping[split.train.histories], targets=mapping[split.train.targets]
+    )
     views = tuple(config.model.views)
     features = {}
     for view in views if variant != "id_only" else ():
@@ -123,31 +147,57 @@ def catalogue_worker(num_items: int, variant: str, negatives: int, item_chunk: i
         table[0] = 0.0
         features[view] = table
     model = build_model(config, num_items, features)
-    loader = TrainLoader(train, 256, (10, 20, 30, 50), seed=0, pairs=variant != "id_only",
-                         shard_index=0, shard_count=1)
+    loader = TrainLoader(
+        train,
+        256,
+        (10, 20, 30, 50),
+        seed=0,
+        pairs=variant != "id_only",
+        shard_index=0,
+        shard_count=1,
+    )
     batch = first_batch(loader, 10)
     mesh = sharding.make_mesh()
     params = init_params(model, batch, 0)
-    tx = optim.make_optimizer(config.optim, params,
-                              table_group=get_variant(variant).table_group,
-                              steps_per_epoch=loader.num_batches)
+    tx = optim.make_optimizer(
+        config.optim,
+        params,
+        table_group=get_variant(variant).table_group,
+        steps_per_epoch=loader.num_batches,
+    )
     teacher = None
     if features:
-        teacher, _ = build_teacher(features, num_codes=50, num_chunks=8, kind="cos",
-                                   num_pairs=20_000, seed=0, num_iters=10)
-    weights = {k: jnp.float32(v) for k, v in loss_weights(
-            config.kd, views, holistic=variant != "id_only", codes=variant != "id_only").items()}
+        teacher, _ = build_teacher(
+            features, num_codes=50, num_chunks=8, kind="cos", num_pairs=20_000, seed=0, num_iters=10
+        )
+    weights = {
+        k: jnp.float32(v)
+        for k, v in loss_weights(
+            config.kd, views, holistic=variant != "id_only", codes=variant != "id_only"
+        ).items()
+    }
     batch = sharding.shard_batch(batch, mesh)
-    result = {"num_items": num_items, "variant": variant, "negatives": negatives,
-              "item_chunk": item_chunk}
+    result = {
+        "num_items": num_items,
+        "variant": variant,
+        "negatives": negatives,
+        "item_chunk": item_chunk,
+    }
     for name, s in (("train_full_softmax", 0), ("train_sampled_softmax", negatives)):
         # A copy: the step donates its state, and `params` is used again below.
         state = create_train_state(jax.tree.map(jnp.copy, params), tx, jax.random.key(1))
-        fn = jax.jit(functools.partial(train_step, apply_fn=model.apply, tx=tx,
-                                       backbone="sasrec", num_negatives=s), donate_argnums=(0,))
+        fn = jax.jit(
+            functools.partial(
+                train_step, apply_fn=model.apply, tx=tx, backbone="sasrec", num_negatives=s
+            ),
+            donate_argnums=(0,),
+        )
         result[name] = time_compiled(fn, (state, batch, teacher, weights), repeats, True)
-        print(f"  N {num_items:8d} {variant:>8} {name}: "
-              f"{1000 * result[name]['seconds']:.0f} ms/step", file=sys.stderr, flush=True)
+        print(
+            f"  N {num_items:8d} {variant:>8} {name}: {1000 * result[name]['seconds']:.0f} ms/step",
+            file=sys.stderr,
+            flush=True,
+        )
     for name, chunk in (("eval_all_items", 0), ("eval_item_chunks", item_chunk)):
         fn = jax.jit(functools.partial(eval_step, apply_fn=model.apply, item_chunk=chunk))
         result[name] = time_compiled(fn, (params, batch), repeats, False)
@@ -156,63 +206,101 @@ def catalogue_worker(num_items: int, variant: str, negatives: int, item_chunk: i
     return result
 
 
-def catalogue_point(num_items: int, variant: str, negatives: int, item_chunk: int,
-                    repeats: int) -> dict[str, Any]:
+def catalogue_point(
+    num_items: int, variant: str, negatives: int, item_chunk: int, repeats: int
+) -> dict[str, Any]:
     """catalogue_worker in a fresh subprocess (own peak RSS); its JSON result."""
-    command = [sys.executable, "-m", "benchmarks.perf.bench_scaling", "--worker",
-               str(num_items), variant, "--negatives", str(negatives),
-               "--item-chunk", str(item_chunk), "--repeats", str(repeats)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True,
-                         cwd=common.REPO).stdout
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.perf.bench_scaling",
+        "--worker",
+        str(num_items),
+        variant,
+        "--negatives",
+        str(negatives),
+        "--item-chunk",
+        str(item_chunk),
+        "--repeats",
+        str(repeats),
+    ]
+    out = subprocess.run(
+        command, check=True, capture_output=True, text=True, cwd=common.REPO
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    print(f"N {num_items:8d} {variant:>8}: train full {result['train_full_softmax']['seconds']:.2f}"
-          f" s, sampled {result['train_sampled_softmax']['seconds']:.2f} s; eval batch all "
-          f"{result['eval_all_items']['seconds']:.3f} s, chunked "
-          f"{result['eval_item_chunks']['seconds']:.3f} s; peak RSS "
-          f"{result['peak_rss_mib']:.0f} MiB", flush=True)
+    print(
+        f"N {num_items:8d} {variant:>8}: train full {result['train_full_softmax']['seconds']:.2f}"
+        f" s, sampled {result['train_sampled_softmax']['seconds']:.2f} s; eval batch all "
+        f"{result['eval_all_items']['seconds']:.3f} s, chunked "
+        f"{result['eval_item_chunks']['seconds']:.3f} s; peak RSS "
+        f"{result['peak_rss_mib']:.0f} MiB",
+        flush=True,
+    )
     return result
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
-    lines = ["# Scaling: step time vs batch size, padded length and catalogue size (benchmark 4)",
-             "", f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; "
-             f"jax {m['jax']}, flax {m['flax']}. {result['note']}.",
-             f"Median of {result['repeats']} steps after compilation; real Beauty batches "
-             "(d 128, two views for kdsr).", ""]
+    lines = [
+        "# Scaling: step time vs batch size, padded length and catalogue size (benchmark 4)",
+        "",
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; "
+        f"jax {m['jax']}, flax {m['flax']}. {result['note']}.",
+        f"Median of {result['repeats']} steps after compilation; real Beauty batches "
+        "(d 128, two views for kdsr).",
+        "",
+    ]
     if result.get("batch"):
-        lines += ["## Batch size (Lb = 10)", "", "| backbone | variant | B | ms/step | seq/s |",
-                  "|---|---|---:|---:|---:|"]
-        lines += [f"| {r['backbone']} | {r['variant']} | {r['batch_size']} | "
-                  f"{1000 * r['seconds']:.1f} | {r['sequences_per_second']:.0f} |"
-                  for r in result["batch"]]
+        lines += [
+            "## Batch size (Lb = 10)",
+            "",
+            "| backbone | variant | B | ms/step | seq/s |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['backbone']} | {r['variant']} | {r['batch_size']} | "
+            f"{1000 * r['seconds']:.1f} | {r['sequences_per_second']:.0f} |"
+            for r in result["batch"]
+        ]
         lines.append("")
     if result.get("length"):
-        lines += ["## Padded length (B = 256)", "", "| backbone | variant | Lb | ms/step | seq/s |",
-                  "|---|---|---:|---:|---:|"]
-        lines += [f"| {r['backbone']} | {r['variant']} | {r['length']} | "
-                  f"{1000 * r['seconds']:.1f} | {r['sequences_per_second']:.0f} |"
-                  for r in result["length"]]
+        lines += [
+            "## Padded length (B = 256)",
+            "",
+            "| backbone | variant | Lb | ms/step | seq/s |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['backbone']} | {r['variant']} | {r['length']} | "
+            f"{1000 * r['seconds']:.1f} | {r['sequences_per_second']:.0f} |"
+            for r in result["length"]
+        ]
         lines.append("")
     if result.get("catalogue"):
-        lines += ["## Catalogue size (sasrec, B = 256, Lb = 10)", "",
-                  "Train step: full softmax over N (the method) vs sampled softmax "
-                  f"(`num_negatives` = {result['negatives']}, an option that changes results). "
-                  "Eval: one batch of 256 ranked against all N items, all scores at once vs "
-                  f"`eval.item_chunk` = {result['item_chunk']} items at a time (same ranks); "
-                  "Beauty test = 88 such batches. temp = XLA temporaries of the step.", "",
-                  "| N | variant | train full s | temp MiB | train sampled s | temp MiB | "
-                  "eval batch all s | temp MiB | eval chunked s | temp MiB | test eval s "
-                  "(all / chunked) | peak RSS MiB |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+        lines += [
+            "## Catalogue size (sasrec, B = 256, Lb = 10)",
+            "",
+            "Train step: full softmax over N (the method) vs sampled softmax "
+            f"(`num_negatives` = {result['negatives']}, an option that changes results). "
+            "Eval: one batch of 256 ranked against all N items, all scores at once vs "
+            f"`eval.item_chunk` = {result['item_chunk']} items at a time (same ranks); "
+            "Beauty test = 88 such batches. temp = XLA temporaries of the step.",
+            "",
+            "| N | variant | train full s | temp MiB | train sampled s | temp MiB | "
+            "eval batch all s | temp MiB | eval chunked s | temp MiB | test eval s "
+            "(all / chunked) | peak RSS MiB |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
         for r in result["catalogue"]:
             t, s = r["train_full_softmax"], r["train_sampled_softmax"]
             a, c = r["eval_all_items"], r["eval_item_chunks"]
-            lines.append(f"| {r['num_items']:,} | {r['variant']} | {t['seconds']:.3f} | "
-                         f"{t['temp_mib']:.0f} | {s['seconds']:.3f} | {s['temp_mib']:.0f} | "
-                         f"{a['seconds']:.3f} | {a['temp_mib']:.0f} | {c['seconds']:.3f} | "
-                         f"{c['temp_mib']:.0f} | {a['beauty_test_seconds']:.1f} / "
-                         f"{c['beauty_test_seconds']:.1f} | {r['peak_rss_mib']:.0f} |")
+            lines.append(
+                f"| {r['num_items']:,} | {r['variant']} | {t['seconds']:.3f} | "
+                f"{t['temp_mib']:.0f} | {s['seconds']:.3f} | {s['temp_mib']:.0f} | "
+                f"{a['seconds']:.3f} | {a['temp_mib']:.0f} | {c['seconds']:.3f} | "
+                f"{c['temp_mib']:.0f} | {a['beauty_test_seconds']:.1f} / "
+                f"{c['beauty_test_seconds']:.1f} | {r['peak_rss_mib']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -232,27 +320,39 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("N", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = catalogue_worker(int(args.worker[0]), args.worker[1], args.negatives,
-                                  args.item_chunk, args.repeats)
+        result = catalogue_worker(
+            int(args.worker[0]), args.worker[1], args.negatives, args.item_chunk, args.repeats
+        )
         print(json.dumps(result))
         return
     common.print_machine(common.machine_info())
     sets = parse_sets(args.sets)
-    result: dict[str, Any] = {"repeats": args.repeats, "negatives": args.negatives,
-                              "item_chunk": args.item_chunk, "settings": sets}
+    result: dict[str, Any] = {
+        "repeats": args.repeats,
+        "negatives": args.negatives,
+        "item_chunk": args.item_chunk,
+        "settings": sets,
+    }
     if "batch" in args.parts:
-        result["batch"] = [step_point(b, v, size, 10, (10, 20, 30, 50), args.repeats, sets)
-                           for b in args.backbones for v in args.variants
-                           for size in args.batch_sizes]
+        result["batch"] = [
+            step_point(b, v, size, 10, (10, 20, 30, 50), args.repeats, sets)
+            for b in args.backbones
+            for v in args.variants
+            for size in args.batch_sizes
+        ]
     if "length" in args.parts:
-        result["length"] = [step_point(b, v, 256, length, (10, 20, 30, 40, 50), args.repeats,
-                                       sets)
-                            for b in args.backbones for v in args.variants
-                            for length in args.lengths]
+        result["length"] = [
+            step_point(b, v, 256, length, (10, 20, 30, 40, 50), args.repeats, sets)
+            for b in args.backbones
+            for v in args.variants
+            for length in args.lengths
+        ]
     if "catalogue" in args.parts:
-        result["catalogue"] = [catalogue_point(n, v, args.negatives, args.item_chunk,
-                                               args.repeats)
-                               for n in args.catalogue for v in args.variants]
+        result["catalogue"] = [
+            catalogue_point(n, v, args.negatives, args.item_chunk, args.repeats)
+            for n in args.catalogue
+            for v in args.variants
+        ]
     info = common.machine_info()
     result.update({"machine": info, "note": common.load_note(info)})
     common.write_outputs(args.name, result, to_markdown(result))

@@ -31,25 +31,35 @@ from benchmarks.perf import common
 from benchmarks.perf.profile_step import parse_sets
 
 
-def run_one(backbone: str, variant: str, sets: dict[str, Any], sample: int,
-            repeats: int) -> dict[str, Any]:
+def run_one(
+    backbone: str, variant: str, sets: dict[str, Any], sample: int, repeats: int
+) -> dict[str, Any]:
     """Throughput of one configuration (see the module docstring)."""
     config = common.beauty_config(backbone, variant, **sets)
     bench = common.make_bench(config)
     ids = common.stratified_batches(bench.train_loader.plan(0).lengths, sample)
     result = common.time_steps(bench, ids, repeats=repeats)
-    result.update({"backbone": backbone, "variant": variant,
-                   "train_on": config.data.train_on, "batch_size": int(config.batch_size),
-                   "dim": int(config.model.dim),
-                   "steps_per_epoch": bench.train_loader.num_batches,
-                   "length_buckets": list(config.data.length_buckets),
-                   "pack_pairs": bench.train_loader.packs_pairs,
-                   "setup_seconds": bench.setup_seconds,
-                   "teacher_seconds_200k_pairs": bench.teacher_seconds})
-    print(f"{backbone:>13} {variant:>8} buckets {result['length_buckets']}: "
-          f"{result['epoch_seconds']:7.1f} s/epoch, {result['sequences_per_second']:6.0f} seq/s,"
-          f" compile {result['compile_seconds']:.1f} s ({result['compiled_shapes_in_sample']} "
-          f"shapes; epoch needs {result['epoch_shapes']})", flush=True)
+    result.update(
+        {
+            "backbone": backbone,
+            "variant": variant,
+            "train_on": config.data.train_on,
+            "batch_size": int(config.batch_size),
+            "dim": int(config.model.dim),
+            "steps_per_epoch": bench.train_loader.num_batches,
+            "length_buckets": list(config.data.length_buckets),
+            "pack_pairs": bench.train_loader.packs_pairs,
+            "setup_seconds": bench.setup_seconds,
+            "teacher_seconds_200k_pairs": bench.teacher_seconds,
+        }
+    )
+    print(
+        f"{backbone:>13} {variant:>8} buckets {result['length_buckets']}: "
+        f"{result['epoch_seconds']:7.1f} s/epoch, {result['sequences_per_second']:6.0f} seq/s,"
+        f" compile {result['compile_seconds']:.1f} s ({result['compiled_shapes_in_sample']} "
+        f"shapes; epoch needs {result['epoch_shapes']})",
+        flush=True,
+    )
     del bench
     gc.collect()
     return result
@@ -58,51 +68,56 @@ def run_one(backbone: str, variant: str, sets: dict[str, Any], sample: int,
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-            "# Training throughput on Beauty (benchmark 1)",
-            "",
-            f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_count']} x "
-            f"{m['device_kind']}; jax {m['jax']}, flax {m['flax']}, optax {m['optax']}, numpy "
-            f"{m['numpy']}. {result['note']}.",
-            f"Settings: configs/beauty.py:<backbone>,<variant> (max_len 50, views title + attr, "
-            f"131,413 training targets per epoch; training mode, batch and width per row); "
-            f"overrides: {result['settings'] or 'none'}.",
-            f"Method: {result['sample']} real batches of epoch 0 sampled with the epoch's bucket "
-            f"mix, {result['repeats']} repeats; each step timed alone (batch building "
-            "included, no prefetch); epoch = sum over buckets of (batches in the epoch x median "
-            "step of the bucket), i.e. extrapolated from the sample to the epoch's steps. Compile = "
-            "every batch shape of the sample, once (the epoch needs `shapes` compiles).",
-            "",
-            "| backbone | variant | trains on | B | d | steps | buckets | s/epoch | cases/s "
-            "| ms/step Lb 10 / 20 / 30 / 50 | compile s | shapes |",
-            "|---|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|",
+        "# Training throughput on Beauty (benchmark 1)",
+        "",
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_count']} x "
+        f"{m['device_kind']}; jax {m['jax']}, flax {m['flax']}, optax {m['optax']}, numpy "
+        f"{m['numpy']}. {result['note']}.",
+        f"Settings: configs/beauty.py:<backbone>,<variant> (max_len 50, views title + attr, "
+        f"131,413 training targets per epoch; training mode, batch and width per row); "
+        f"overrides: {result['settings'] or 'none'}.",
+        f"Method: {result['sample']} real batches of epoch 0 sampled with the epoch's bucket "
+        f"mix, {result['repeats']} repeats; each step timed alone (batch building "
+        "included, no prefetch); epoch = sum over buckets of (batches in the epoch x median "
+        "step of the bucket), i.e. extrapolated from the sample to the epoch's steps. Compile = "
+        "every batch shape of the sample, once (the epoch needs `shapes` compiles).",
+        "",
+        "| backbone | variant | trains on | B | d | steps | buckets | s/epoch | cases/s "
+        "| ms/step Lb 10 / 20 / 30 / 50 | compile s | shapes |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for r in result["runs"]:
         steps = r["step_seconds_median_per_bucket"]
-        per = " / ".join(f"{1000 * steps[k]:.0f}" for k in ("10", "20", "30", "50")
-                         if k in steps)
+        per = " / ".join(f"{1000 * steps[k]:.0f}" for k in ("10", "20", "30", "50") if k in steps)
         lines.append(
-                f"| {r['backbone']} | {r['variant']} | {r.get('train_on', 'prefixes')} | "
-                f"{r.get('batch_size', 256)} | {r.get('dim', 128)} | "
-                f"{r.get('steps_per_epoch', 514)} | {','.join(map(str, r['length_buckets']))}"
-                f" | {r['epoch_seconds']:.1f} | {r['sequences_per_second']:.0f} | {per} | "
-                f"{r['compile_seconds']:.1f} | {r['epoch_shapes']} |")
+            f"| {r['backbone']} | {r['variant']} | {r.get('train_on', 'prefixes')} | "
+            f"{r.get('batch_size', 256)} | {r.get('dim', 128)} | "
+            f"{r.get('steps_per_epoch', 514)} | {','.join(map(str, r['length_buckets']))}"
+            f" | {r['epoch_seconds']:.1f} | {r['sequences_per_second']:.0f} | {per} | "
+            f"{r['compile_seconds']:.1f} | {r['epoch_shapes']} |"
+        )
     speedups = result.get("bucketing_speedup", {})
     if speedups:
-        lines += ["", "Length bucketing (10, 20, 30, 50) vs one bucket of 50, epoch time ratio:",
-                  ""]
+        lines += [
+            "",
+            "Length bucketing (10, 20, 30, 50) vs one bucket of 50, epoch time ratio:",
+            "",
+        ]
         lines += [f"- {key}: {value:.2f}x" for key, value in speedups.items()]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", nargs="+",
-                        default=["session_graph", "sasrec", "gru4rec"])
+    parser.add_argument("--backbones", nargs="+", default=["session_graph", "sasrec", "gru4rec"])
     parser.add_argument("--variants", nargs="+", default=["id_only", "kdsr"])
     parser.add_argument("--sample", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--single-bucket", action="store_true",
-                        help="also time each configuration with one bucket of 50")
+    parser.add_argument(
+        "--single-bucket",
+        action="store_true",
+        help="also time each configuration with one bucket of 50",
+    )
     parser.add_argument("--single-bucket-sample", type=int, default=15)
     parser.add_argument("--single-bucket-repeats", type=int, default=1)
     parser.add_argument("--set", nargs="*", default=[], dest="sets")
@@ -116,15 +131,27 @@ def main() -> None:
             bucketed = run_one(backbone, variant, sets, args.sample, args.repeats)
             runs.append(bucketed)
             if args.single_bucket:
-                single = run_one(backbone, variant, {**sets, "data.length_buckets": (50,)},
-                                 args.single_bucket_sample, args.single_bucket_repeats)
+                single = run_one(
+                    backbone,
+                    variant,
+                    {**sets, "data.length_buckets": (50,)},
+                    args.single_bucket_sample,
+                    args.single_bucket_repeats,
+                )
                 runs.append(single)
-                speedups[f"{backbone} {variant}"] = (single["epoch_seconds"]
-                                                     / bucketed["epoch_seconds"])
+                speedups[f"{backbone} {variant}"] = (
+                    single["epoch_seconds"] / bucketed["epoch_seconds"]
+                )
     info = common.machine_info()
-    result = {"machine": info, "note": common.load_note(info), "settings": sets,
-              "sample": args.sample, "repeats": args.repeats, "runs": runs,
-              "bucketing_speedup": speedups}
+    result = {
+        "machine": info,
+        "note": common.load_note(info),
+        "settings": sets,
+        "sample": args.sample,
+        "repeats": args.repeats,
+        "runs": runs,
+        "bucketing_speedup": speedups,
+    }
     common.write_outputs(args.name, result, to_markdown(result))
 
 

@@ -8,7 +8,6 @@ config's 2M (`--codebook-pairs`): step time does not depend on the codebook's va
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import statistics
@@ -24,18 +23,23 @@ REPO = HERE.parents[1]
 
 
 def print_machine(info: Mapping[str, Any]) -> None:
-    print(f"machine: {info['usable_cores']} cores ({info['cpu_model']}), "
-          f"{info['device_count']} x {info['device_kind']} ({info['platform']}); "
-          f"jax {info['jax']}, flax {info['flax']}, optax {info['optax']}, "
-          f"numpy {info['numpy']}; load {info['load_average_1_5_15min']}", flush=True)
+    print(
+        f"machine: {info['usable_cores']} cores ({info['cpu_model']}), "
+        f"{info['device_count']} x {info['device_kind']} ({info['platform']}); "
+        f"jax {info['jax']}, flax {info['flax']}, optax {info['optax']}, "
+        f"numpy {info['numpy']}; load {info['load_average_1_5_15min']}",
+        flush=True,
+    )
 
 
 def load_note(info: Mapping[str, Any]) -> str:
     """A label for the figures: quiet machine or shared with other jobs."""
     load = info["load_average_1_5_15min"][0]
     if load > info["usable_cores"] * 0.75 + 0.5:
-        return (f"taken while other jobs ran (1-min load {load:.2f} on "
-                f"{info['usable_cores']} cores, this job included): times are upper bounds")
+        return (
+            f"taken while other jobs ran (1-min load {load:.2f} on "
+            f"{info['usable_cores']} cores, this job included): times are upper bounds"
+        )
     return f"machine quiet apart from this job (1-min load {load:.2f})"
 
 
@@ -49,8 +53,10 @@ def vm_hwm_mib() -> float:
 
 def write_outputs(name: str, result: Mapping[str, Any], markdown: str) -> None:
     """`HERE/<name>.json` and `HERE/<name>.md`, each written atomically."""
-    for path, text in ((HERE / f"{name}.json", json.dumps(result, indent=2) + "\n"),
-                       (HERE / f"{name}.md", markdown.rstrip() + "\n")):
+    for path, text in (
+        (HERE / f"{name}.json", json.dumps(result, indent=2) + "\n"),
+        (HERE / f"{name}.md", markdown.rstrip() + "\n"),
+    ):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
@@ -102,12 +108,19 @@ def make_bench(config, *, codebook_pairs: int = 200_000, experiment=None) -> Ben
     parts = build_run(config, experiment=experiment, codebook_pairs=codebook_pairs)
     total = time.perf_counter() - start
     teacher_seconds = sum(stats["seconds"] for stats in parts.teacher_stats.values())
-    return Bench(config=config, experiment=parts.experiment, mesh=parts.mesh,
-                 train_loader=parts.train_loader,
-                 state=sharding.replicate(parts.state, parts.mesh),
-                 train_fn=parts.train_fn.jitted, eval_fn=parts.eval_fn.jitted,
-                 teacher=parts.teacher, weights=parts.weights,
-                 setup_seconds=total - teacher_seconds, teacher_seconds=teacher_seconds)
+    return Bench(
+        config=config,
+        experiment=parts.experiment,
+        mesh=parts.mesh,
+        train_loader=parts.train_loader,
+        state=sharding.replicate(parts.state, parts.mesh),
+        train_fn=parts.train_fn.jitted,
+        eval_fn=parts.eval_fn.jitted,
+        teacher=parts.teacher,
+        weights=parts.weights,
+        setup_seconds=total - teacher_seconds,
+        teacher_seconds=teacher_seconds,
+    )
 
 
 def stratified_batches(plan_lengths: Sequence[int], sample: int) -> list[int]:
@@ -132,8 +145,14 @@ def shape_key(batch: Mapping[str, Any]) -> tuple:
     return tuple(sorted((name, tuple(value.shape)) for name, value in batch.items()))
 
 
-def time_steps(bench: Bench, batch_ids: Sequence[int], *, epoch: int = 0, repeats: int = 3,
-               include_loader: bool = True) -> dict[str, Any]:
+def time_steps(
+    bench: Bench,
+    batch_ids: Sequence[int],
+    *,
+    epoch: int = 0,
+    repeats: int = 3,
+    include_loader: bool = True,
+) -> dict[str, Any]:
     """Compiles once per batch shape, then times the sampled steps; extrapolates to the epoch.
 
     Each step is timed alone (`block_until_ready`), including building the batch from the
@@ -177,7 +196,8 @@ def time_steps(bench: Bench, batch_ids: Sequence[int], *, epoch: int = 0, repeat
             host_batch = dataset[index]
             built = time.perf_counter()
             state, terms = compiled[shape_key(host_batch)](
-                    state, sharding.shard_batch(host_batch, bench.mesh), *args)
+                state, sharding.shard_batch(host_batch, bench.mesh), *args
+            )
             jax.block_until_ready(terms)
             end = time.perf_counter()
             per_bucket[length].append(end - start if include_loader else end - built)
@@ -189,35 +209,37 @@ def time_steps(bench: Bench, batch_ids: Sequence[int], *, epoch: int = 0, repeat
     step_median = {length: median(times) for length, times in per_bucket.items()}
     epoch_seconds = sum(counts[length] * step_median[length] for length in counts)
     num_cases = len(bench.train_loader.examples)
-    loss = {key: float(value) for key, value in jax.device_get(terms).items()
-            if key.startswith("loss/")}
+    loss = {
+        key: float(value) for key, value in jax.device_get(terms).items() if key.startswith("loss/")
+    }
     return {
-            "sample_batches": len(batch_ids),
-            "repeats": repeats,
-            "epoch_batches": int(len(lengths)),
-            "batches_per_bucket": {str(k): v for k, v in sorted(counts.items())},
-            "sample_per_bucket": {str(k): len(v) // repeats
-                                  for k, v in sorted(per_bucket.items())},
-            "step_seconds_median_per_bucket": {str(k): v for k, v in sorted(step_median.items())},
-            "loader_seconds_median_per_bucket": {str(k): median(v) for k, v in
-                                                 sorted(loader_seconds.items())},
-            "sample_seconds_per_repeat": sample_seconds,
-            "compiled_shapes_in_sample": len(compiled),
-            "epoch_shapes": epoch_shapes(bench, epoch),
-            "compile_seconds": float(compile_seconds),
-            "epoch_seconds": float(epoch_seconds),
-            "mean_step_seconds": float(epoch_seconds / len(lengths)),
-            "sequences_per_second": float(num_cases / epoch_seconds),
-            "last_loss": loss,
-            "mean_padded_length": float(np.mean(lengths)),
+        "sample_batches": len(batch_ids),
+        "repeats": repeats,
+        "epoch_batches": int(len(lengths)),
+        "batches_per_bucket": {str(k): v for k, v in sorted(counts.items())},
+        "sample_per_bucket": {str(k): len(v) // repeats for k, v in sorted(per_bucket.items())},
+        "step_seconds_median_per_bucket": {str(k): v for k, v in sorted(step_median.items())},
+        "loader_seconds_median_per_bucket": {
+            str(k): median(v) for k, v in sorted(loader_seconds.items())
+        },
+        "sample_seconds_per_repeat": sample_seconds,
+        "compiled_shapes_in_sample": len(compiled),
+        "epoch_shapes": epoch_shapes(bench, epoch),
+        "compile_seconds": float(compile_seconds),
+        "epoch_seconds": float(epoch_seconds),
+        "mean_step_seconds": float(epoch_seconds / len(lengths)),
+        "sequences_per_second": float(num_cases / epoch_seconds),
+        "last_loss": loss,
+        "mean_padded_length": float(np.mean(lengths)),
     }
 
 
 def epoch_shapes(bench: Bench, epoch: int = 0) -> int:
     """How many distinct batch shapes (= compiles) the epoch's plan needs."""
     plan = bench.train_loader.plan(epoch)
-    columns = [plan.lengths.tolist()] + [packing.capacities(plan).tolist()
-                                         for packing in bench.train_loader.packings]
+    columns = [plan.lengths.tolist()] + [
+        packing.capacities(plan).tolist() for packing in bench.train_loader.packings
+    ]
     return len(set(zip(*columns)))
 
 

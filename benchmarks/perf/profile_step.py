@@ -30,19 +30,19 @@ from benchmarks.perf import common
 
 # (component, op_name substrings), checked in order: the first match wins.
 COMPONENTS = (
-        ("teacher signals", ("teacher_signals",)),
-        ("KD code MLP + loss", ("code_term", "code_mlp_")),
-        ("KD holistic", ("holistic_term", "hol_proj_")),
-        ("KD other (masks, packing)", ("_distill", "pack_pairs")),
-        ("output layer (scores over N)", ("output_layer",)),
-        ("cross-entropy over N", ("cross_entropy",)),
-        ("optimizer (Adam)", ("optimizer",)),
-        ("backbone", ("backbone",)),
-        ("embedding gathers", ("item_embedding", "view_")),
+    ("teacher signals", ("teacher_signals",)),
+    ("KD code MLP + loss", ("code_term", "code_mlp_")),
+    ("KD holistic", ("holistic_term", "hol_proj_")),
+    ("KD other (masks, packing)", ("_distill", "pack_pairs")),
+    ("output layer (scores over N)", ("output_layer",)),
+    ("cross-entropy over N", ("cross_entropy",)),
+    ("optimizer (Adam)", ("optimizer",)),
+    ("backbone", ("backbone",)),
+    ("embedding gathers", ("item_embedding", "view_")),
 )
 
 _INSTRUCTION = re.compile(r'^\s*(?:ROOT\s+)?%?([^\s=]+)\s*=.*?op_name="([^"]*)"')
-_CONTAINER = re.compile(r'^\s*(?:ROOT\s+)?%?([^\s=]+)\s*=.*\b(while|call|conditional)\(')
+_CONTAINER = re.compile(r"^\s*(?:ROOT\s+)?%?([^\s=]+)\s*=.*\b(while|call|conditional)\(")
 CONTAINER = "<container>"  # while/call ops: their nested ops are traced on their own
 
 
@@ -63,25 +63,28 @@ def op_names(hlo_text: str) -> dict[str, str]:
 
 def component(op_name: str) -> str:
     """The component of an op (see COMPONENTS), with " (bwd)" for the backward pass."""
-    for name, keys in COMPONENTS:
-        if any(key in op_name for key in keys):
-            break
-    else:
-        name = "other (rng, grad norm, glue)"
+    name = next(
+        (name for name, keys in COMPONENTS if any(key in op_name for key in keys)),
+        "other (rng, grad norm, glue)",
+    )
     return name + (" [bwd]" if "transpose(" in op_name else "")
 
 
 def traced_ops(log_dir: str, module: str) -> list[tuple[str, float]]:
     """(hlo op, microseconds) of every op of `module` in the perfetto trace under log_dir."""
     files = glob.glob(f"{log_dir}/**/*.trace.json.gz", recursive=True) + glob.glob(
-            f"{log_dir}/**/perfetto_trace.json.gz", recursive=True)
+        f"{log_dir}/**/perfetto_trace.json.gz", recursive=True
+    )
     if not files:
         raise RuntimeError(f"no perfetto trace under {log_dir}")
     with gzip.open(files[0]) as f:
         data = json.load(f)
     events = data["traceEvents"] if isinstance(data, dict) else data
-    return [(e["args"]["hlo_op"], float(e["dur"])) for e in events
-            if e.get("ph") == "X" and (e.get("args") or {}).get("hlo_module") == module]
+    return [
+        (e["args"]["hlo_op"], float(e["dur"]))
+        for e in events
+        if e.get("ph") == "X" and (e.get("args") or {}).get("hlo_module") == module
+    ]
 
 
 def profile_bucket(bench: common.Bench, index: int, steps: int) -> dict[str, Any]:
@@ -112,12 +115,16 @@ def profile_bucket(bench: common.Bench, index: int, steps: int) -> dict[str, Any
     for op, micros in ops:
         if names.get(op) != CONTAINER:
             totals[component(names.get(op, ""))] += micros * 1e-6 / steps
-    return {"wall_seconds": common.median(walls), "op_seconds": dict(totals),
-            "num_ops_traced": len(ops)}
+    return {
+        "wall_seconds": common.median(walls),
+        "op_seconds": dict(totals),
+        "num_ops_traced": len(ops),
+    }
 
 
-def profile_backbone(backbone: str, variant: str, steps: int, sets: dict[str, Any]
-                     ) -> dict[str, Any]:
+def profile_backbone(
+    backbone: str, variant: str, steps: int, sets: dict[str, Any]
+) -> dict[str, Any]:
     """Per-bucket and epoch-weighted component times of one backbone."""
     import numpy as np
 
@@ -137,41 +144,58 @@ def profile_backbone(backbone: str, variant: str, steps: int, sets: dict[str, An
             epoch[name] += count * seconds
         print(f"  {backbone} Lb={length}: {result['wall_seconds']:.3f} s/step", flush=True)
     total = sum(epoch.values())
-    shares = {name: seconds / total for name, seconds in
-              sorted(epoch.items(), key=lambda kv: -kv[1])}
-    return {"buckets": buckets, "epoch_op_seconds": dict(epoch), "epoch_wall_seconds":
-            epoch_wall, "epoch_shares": shares}
+    shares = {
+        name: seconds / total for name, seconds in sorted(epoch.items(), key=lambda kv: -kv[1])
+    }
+    return {
+        "buckets": buckets,
+        "epoch_op_seconds": dict(epoch),
+        "epoch_wall_seconds": epoch_wall,
+        "epoch_shares": shares,
+    }
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-            f"# Profile of a `{result['variant']}` train step on Beauty (B 256, d 128, two views)",
-            "",
-            f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; "
-            f"jax {m['jax']}, flax {m['flax']}. {result['note']}.",
-            f"Settings overridden: {result['settings'] or 'none (configs/beauty.py)'}.",
-            "Method: jax.profiler perfetto trace of the trainer's jitted `train_step`, "
-            f"{result['steps']} steps per length bucket on a real batch of epoch 0; each XLA op "
-            "attributed to a component by its HLO `op_name` metadata; buckets weighted by "
-            "their batches per epoch. Op time is summed over XLA's threads.",
-            "",
+        f"# Profile of a `{result['variant']}` train step on Beauty (B 256, d 128, two views)",
+        "",
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; "
+        f"jax {m['jax']}, flax {m['flax']}. {result['note']}.",
+        f"Settings overridden: {result['settings'] or 'none (configs/beauty.py)'}.",
+        "Method: jax.profiler perfetto trace of the trainer's jitted `train_step`, "
+        f"{result['steps']} steps per length bucket on a real batch of epoch 0; each XLA op "
+        "attributed to a component by its HLO `op_name` metadata; buckets weighted by "
+        "their batches per epoch. Op time is summed over XLA's threads.",
+        "",
     ]
     for backbone, prof in result["backbones"].items():
-        lines += [f"## {backbone}", "",
-                  "| Lb | batches/epoch | wall s/step | " + " | ".join(
-                          ["top components (op s/step)"]) + " |", "|---:|---:|---:|---|"]
+        lines += [
+            f"## {backbone}",
+            "",
+            "| Lb | batches/epoch | wall s/step | "
+            + " | ".join(["top components (op s/step)"])
+            + " |",
+            "|---:|---:|---:|---|",
+        ]
         for length, bucket in prof["buckets"].items():
             top = sorted(bucket["op_seconds"].items(), key=lambda kv: -kv[1])[:4]
-            lines.append(f"| {length} | {bucket['epoch_batches']} | "
-                         f"{bucket['wall_seconds']:.3f} | " + "; ".join(
-                                 f"{name} {sec:.3f}" for name, sec in top) + " |")
-        lines += ["", f"Epoch-weighted share of op time (epoch wall estimate "
-                      f"{prof['epoch_wall_seconds']:.0f} s):", "",
-                  "| component | share | op s/epoch |", "|---|---:|---:|"]
+            lines.append(
+                f"| {length} | {bucket['epoch_batches']} | "
+                f"{bucket['wall_seconds']:.3f} | "
+                + "; ".join(f"{name} {sec:.3f}" for name, sec in top)
+                + " |"
+            )
+        lines += [
+            "",
+            f"Epoch-weighted share of op time (epoch wall estimate "
+            f"{prof['epoch_wall_seconds']:.0f} s):",
+            "",
+            "| component | share | op s/epoch |",
+            "|---|---:|---:|",
+        ]
         for name, share in prof["epoch_shares"].items():
-            lines.append(f"| {name} | {100 * share:.1f}% | "
-                         f"{prof['epoch_op_seconds'][name]:.1f} |")
+            lines.append(f"| {name} | {100 * share:.1f}% | {prof['epoch_op_seconds'][name]:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -194,19 +218,32 @@ def main() -> None:
     parser.add_argument("--variant", default="kdsr")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--name", default="profile")
-    parser.add_argument("--set", nargs="*", default=[], dest="sets",
-                        help="config overrides, e.g. kd.pair_capacity=0")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        dest="sets",
+        help="config overrides, e.g. kd.pair_capacity=0",
+    )
     args = parser.parse_args()
     info = common.machine_info()
     common.print_machine(info)
     sets = parse_sets(args.sets)
     backbones = {b: profile_backbone(b, args.variant, args.steps, sets) for b in args.backbones}
     info = common.machine_info()  # load at the end
-    result = {"machine": info, "note": common.load_note(info), "variant": args.variant,
-              "steps": args.steps, "settings": sets, "backbones": backbones}
+    result = {
+        "machine": info,
+        "note": common.load_note(info),
+        "variant": args.variant,
+        "steps": args.steps,
+        "settings": sets,
+        "backbones": backbones,
+    }
     for backbone, prof in backbones.items():
-        print(f"{backbone}: " + ", ".join(f"{k} {100 * v:.0f}%"
-                                          for k, v in prof["epoch_shares"].items()))
+        print(
+            f"{backbone}: "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof["epoch_shares"].items())
+        )
     common.write_outputs(args.name, result, to_markdown(result))
 
 

@@ -53,21 +53,33 @@ class Cell:
 
     def command(self, workdir: str) -> list[str]:
         """The training command line of this cell (run from the repo root)."""
-        return train_command(f"{CONFIG_FILE}:{self.backbone},{self.variant}", workdir,
-                             self.seed, f"--config.data.protocol={self.protocol}",
-                             *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
-                             *self.overrides)
+        return train_command(
+            f"{CONFIG_FILE}:{self.backbone},{self.variant}",
+            workdir,
+            self.seed,
+            f"--config.data.protocol={self.protocol}",
+            *([f"--config.num_epochs={EPOCH_CAP}"] if EPOCH_CAP else []),
+            *self.overrides,
+        )
 
 
 def all_cells() -> list[Cell]:
     """Every cell of the study, in the order they are run."""
     main = [Cell("main", b, v, s) for s in SEEDS for b in MAIN_BACKBONES for v in MAIN_VARIANTS]
-    first_seed, other_seeds = main[: len(main) // len(SEEDS)], main[len(main) // len(SEEDS):]
+    first_seed, other_seeds = main[: len(main) // len(SEEDS)], main[len(main) // len(SEEDS) :]
     ablations = [Cell("ablation", ABLATION_BACKBONE, v) for v in ABLATIONS]
     # Test is also scored every epoch in the ratio cells, so the released code's best-of-test
     # figures can be computed beside the validation-selected ones (never used for selection).
-    ratio = [Cell("ratio", RATIO_BACKBONE, v, protocol="ratio",
-                  overrides=("--config.eval.per_epoch=('agreement','test')",)) for v in MAIN_VARIANTS]
+    ratio = [
+        Cell(
+            "ratio",
+            RATIO_BACKBONE,
+            v,
+            protocol="ratio",
+            overrides=("--config.eval.per_epoch=('agreement','test')",),
+        )
+        for v in MAIN_VARIANTS
+    ]
     investigation = [
         Cell("investigation", ABLATION_BACKBONE, v, overrides=AUTOENCODER_FEATURES, tag="ae")
         for v in ("feature_init", "kdsr")

@@ -64,7 +64,11 @@ def grouped(cells: list[Cell]) -> dict[tuple, list[dict]]:
     out: dict[tuple, list[dict]] = {}
     for cell in cells:
         if is_done(cell):
-            key = (cell.protocol, cell.backbone, cell.variant + (f"-{cell.tag}" if cell.tag else ""))
+            key = (
+                cell.protocol,
+                cell.backbone,
+                cell.variant + (f"-{cell.tag}" if cell.tag else ""),
+            )
             out.setdefault(key, []).append(load(cell))
     return out
 
@@ -77,33 +81,49 @@ AUTHORS_RATIO = {"HR@5": 7.42, "MRR@5": 4.64, "HR@20": 14.68, "MRR@20": 5.24}
 def ratio_table(rows: list[tuple[str, list[dict]]]) -> list[str]:
     """Each ratio cell twice: test at the best validation epoch (ours) and the best test value
     over epochs (the released code's way, optimistic), then the authors' figures."""
-    lines = ["| run | test reported | " + " | ".join(RATIO_METRICS) + " |",
-             "|---|---|" + "---:|" * len(RATIO_METRICS)]
+    lines = [
+        "| run | test reported | " + " | ".join(RATIO_METRICS) + " |",
+        "|---|---|" + "---:|" * len(RATIO_METRICS),
+    ]
     for label, results in rows:
         result = results[0]
-        lines.append(f"| {label} | at best valid epoch ({result['best_epoch'] + 1}) | "
-                     + " | ".join(f"{100 * result['test'][m]:.2f}" for m in RATIO_METRICS)
-                     + " |")
+        lines.append(
+            f"| {label} | at best valid epoch ({result['best_epoch'] + 1}) | "
+            + " | ".join(f"{100 * result['test'][m]:.2f}" for m in RATIO_METRICS)
+            + " |"
+        )
         best = result.get("best_of_test_epochs")
         if best:
-            lines.append(f"| {label} | best over epochs | " + " | ".join(
-                    f"{100 * best[m]['value']:.2f} ({best[m]['epoch'] + 1})"
-                    for m in RATIO_METRICS) + " |")
-    lines.append("| authors' log (KDSR, image + text) | best over epochs | "
-                 + " | ".join(f"{AUTHORS_RATIO[m]:.2f}" for m in RATIO_METRICS) + " |")
+            lines.append(
+                f"| {label} | best over epochs | "
+                + " | ".join(
+                    f"{100 * best[m]['value']:.2f} ({best[m]['epoch'] + 1})" for m in RATIO_METRICS
+                )
+                + " |"
+            )
+    lines.append(
+        "| authors' log (KDSR, image + text) | best over epochs | "
+        + " | ".join(f"{AUTHORS_RATIO[m]:.2f}" for m in RATIO_METRICS)
+        + " |"
+    )
     return lines
 
 
 def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
     """Relative improvement (%) of kdsr's mean over the better baseline's mean, per metric
     (the better of id_only and feature_init for that metric), over the seeds all three ran."""
-    lines = ["| backbone | seeds | better baseline by HR@10 | " + " | ".join(METRICS)
-             + " | mean over HR@5/10/20 | same, paired by seed vs the HR@10-better baseline (mean ± std) |",
-             "|---|---:|---|" + "---:|" * (len(METRICS) + 2)]
+    lines = [
+        "| backbone | seeds | better baseline by HR@10 | "
+        + " | ".join(METRICS)
+        + " | mean over HR@5/10/20 | same, paired by seed vs the HR@10-better baseline (mean ± std) |",
+        "|---|---:|---|" + "---:|" * (len(METRICS) + 2),
+    ]
     summary = {}
     for backbone in MAIN_BACKBONES:
-        runs = {v: groups.get((protocol, backbone, v)) or []
-                for v in ("kdsr", "id_only", "feature_init")}
+        runs = {
+            v: groups.get((protocol, backbone, v)) or []
+            for v in ("kdsr", "id_only", "feature_init")
+        }
         runs = {v: r for v, r in runs.items() if r}
         if "kdsr" not in runs or len(runs) < 2:
             continue
@@ -119,13 +139,23 @@ def improvements(groups: dict, protocol: str) -> tuple[list[str], dict]:
         hr = float(np.mean([rel[m] for m in HR_METRICS]))
         best_name = max(bases, key=lambda v: mean_std(bases[v], "HR@10")[0])
         per_seed = per_seed_hr_difference(kdsr, bases[best_name])
-        spread = (f"{np.mean(per_seed):+.1f} ± {np.std(per_seed, ddof=1):.1f}% "
-                  f"({len(per_seed)} seeds)" if len(per_seed) > 1 else "-")
-        lines.append(f"| {backbone} | {len(seeds)} | {best_name} | "
-                     + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS)
-                     + f" | {hr:+.1f}% | {spread} |")
-        summary[backbone] = {"per_metric": rel, "mean_hr": hr, "seeds": sorted(seeds),
-                             "baselines": sorted(bases), "per_seed_mean_hr": per_seed}
+        spread = (
+            f"{np.mean(per_seed):+.1f} ± {np.std(per_seed, ddof=1):.1f}% ({len(per_seed)} seeds)"
+            if len(per_seed) > 1
+            else "-"
+        )
+        lines.append(
+            f"| {backbone} | {len(seeds)} | {best_name} | "
+            + " | ".join(f"{rel[m]:+.1f}%" for m in METRICS)
+            + f" | {hr:+.1f}% | {spread} |"
+        )
+        summary[backbone] = {
+            "per_metric": rel,
+            "mean_hr": hr,
+            "seeds": sorted(seeds),
+            "baselines": sorted(bases),
+            "per_seed_mean_hr": per_seed,
+        }
     return lines, summary
 
 
@@ -156,49 +186,68 @@ EXTRA = os.path.join(RESULTS, "extra")  # runs outside the grid (e.g. a longer b
 
 def extra_runs() -> list[tuple[str, list[dict]]]:
     """(label, epoch records) of every `results/beauty/capped10/extra/<label>/metrics.jsonl`."""
-    return [(os.path.relpath(root, EXTRA), load_dir.epoch_records(root))
-            for root, _, files in sorted(os.walk(EXTRA)) if "metrics.jsonl" in files]
+    return [
+        (os.path.relpath(root, EXTRA), load_dir.epoch_records(root))
+        for root, _, files in sorted(os.walk(EXTRA))
+        if "metrics.jsonl" in files
+    ]
 
 
 def valid_curves(cells: list[Cell]) -> list[tuple[str, list[dict]]]:
     """(label, epoch records) of the finished seed-0 leave-one-out cells, then the extras."""
-    curves = [(f"{c.backbone}/{c.variant}{'-' + c.tag if c.tag else ''}", epoch_records(c))
-              for c in cells
-              if is_done(c) and c.seed == 0 and c.protocol == "leave_one_out"]
+    curves = [
+        (f"{c.backbone}/{c.variant}{'-' + c.tag if c.tag else ''}", epoch_records(c))
+        for c in cells
+        if is_done(c) and c.seed == 0 and c.protocol == "leave_one_out"
+    ]
     return curves + [(f"extra: {label}", records) for label, records in extra_runs()]
 
 
 def agreement_curves(cells: list[Cell]) -> list[tuple[str, str, list[tuple[int, float]]]]:
     """("backbone / variant[-tag]", view, [(epoch, agreement)]) of the finished seed-0
     leave-one-out cells that logged 'agreement/<view>' in their epoch records."""
-    return [(f"{cell.backbone} / {cell.variant}{'-' + cell.tag if cell.tag else ''}", view,
-             points)
-            for cell in cells
-            if is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"
-            for view, points in load_dir.agreement_points(epoch_records(cell)).items()]
+    return [
+        (f"{cell.backbone} / {cell.variant}{'-' + cell.tag if cell.tag else ''}", view, points)
+        for cell in cells
+        if is_done(cell) and cell.seed == 0 and cell.protocol == "leave_one_out"
+        for view, points in load_dir.agreement_points(epoch_records(cell)).items()
+    ]
 
 
-def build_sections(cells: list[Cell], groups: dict, curves: list | None = None,
-                   agreement: list | None = None) -> tuple[dict[str, list[str]], dict]:
+def build_sections(
+    cells: list[Cell], groups: dict, curves: list | None = None, agreement: list | None = None
+) -> tuple[dict[str, list[str]], dict]:
     """The report's tables (markdown lines by section name) and the summary JSON. `curves`
     (`valid_curves`) and `agreement` (`agreement_curves`) are read from disk when not given."""
     missing = [c.name for c in cells if not is_done(c)]
     sections: dict[str, list[str]] = {}
 
-    main_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
-                 for b in MAIN_BACKBONES for v in MAIN_VARIANTS
-                 if ("leave_one_out", b, v) in groups]
+    main_rows = [
+        (f"{b} / {v}", groups[("leave_one_out", b, v)])
+        for b in MAIN_BACKBONES
+        for v in MAIN_VARIANTS
+        if ("leave_one_out", b, v) in groups
+    ]
     sections["main"] = metric_table(main_rows)
     sections["improvement"], imp = improvements(groups, "leave_one_out")
-    abl_rows = [(f"{b} / {v}", groups[("leave_one_out", b, v)])
-                for b in {c.backbone for c in cells if c.group == "ablation"}
-                for v in ("kdsr", *ABLATIONS) if ("leave_one_out", b, v) in groups]
+    abl_rows = [
+        (f"{b} / {v}", groups[("leave_one_out", b, v)])
+        for b in {c.backbone for c in cells if c.group == "ablation"}
+        for v in ("kdsr", *ABLATIONS)
+        if ("leave_one_out", b, v) in groups
+    ]
     sections["ablations"] = metric_table([(label, r[:1]) for label, r in abl_rows])
-    inv_rows = [(f"{c.backbone} / {c.variant}-{c.tag}", [load(c)]) for c in cells
-                if c.group == "investigation" and is_done(c)]
+    inv_rows = [
+        (f"{c.backbone} / {c.variant}-{c.tag}", [load(c)])
+        for c in cells
+        if c.group == "investigation" and is_done(c)
+    ]
     sections["investigation"] = metric_table(inv_rows)
-    ratio_rows = [(f"{c.backbone} / {c.variant}", [load(c)]) for c in cells
-                  if c.group == "ratio" and is_done(c)]
+    ratio_rows = [
+        (f"{c.backbone} / {c.variant}", [load(c)])
+        for c in cells
+        if c.group == "ratio" and is_done(c)
+    ]
     sections["ratio"] = ratio_table(ratio_rows)
     curves = valid_curves(cells) if curves is None else curves
     agreement = agreement_curves(cells) if agreement is None else agreement
@@ -211,20 +260,28 @@ def build_sections(cells: list[Cell], groups: dict, curves: list | None = None,
     signal = os.path.join(RESULTS, "teacher_signal.md")  # from teacher_signal.py
     if os.path.exists(signal):
         with open(signal, encoding="utf-8") as f:
-            sections["teacher_signal"] = [line for line in f.read().splitlines()
-                                          if line.startswith("|")]
+            sections["teacher_signal"] = [
+                line for line in f.read().splitlines() if line.startswith("|")
+            ]
 
-    summary = {"improvement": imp, "missing": missing,
-               "cells": {f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS}
-                         for (p, b, v), r in groups.items()}}
+    summary = {
+        "improvement": imp,
+        "missing": missing,
+        "cells": {
+            f"{p}/{b}/{v}": {m: mean_std(r, m) for m in METRICS} for (p, b, v), r in groups.items()
+        },
+    }
     return sections, summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--report", default="RESULTS.md",
-                        help="markdown file whose <!-- summarize:NAME --> blocks are refreshed "
-                             "('' to leave it alone)")
+    parser.add_argument(
+        "--report",
+        default="RESULTS.md",
+        help="markdown file whose <!-- summarize:NAME --> blocks are refreshed "
+        "('' to leave it alone)",
+    )
     args = parser.parse_args()
     cells = all_cells()
     groups = grouped(cells)
@@ -232,23 +289,25 @@ def main() -> None:
     sections, summary = build_sections(cells, groups, curves, agreement)
     titles = {
         "main": "Main table (leave-one-out)",
-        "improvement": "Relative improvement of kdsr over the better of id_only and "
-                       "feature_init",
+        "improvement": "Relative improvement of kdsr over the better of id_only and feature_init",
         "ablations": "Ablations (seed 0 of kdsr for comparability)",
-        "investigation": "Investigation: released autoencoder reduction instead of PCA "
-                         "(seed 0)",
+        "investigation": "Investigation: released autoencoder reduction instead of PCA (seed 0)",
         "ratio": "Released `ratio` protocol beside the authors' log",
         "equal_budget": "Validation NDCG@10 after equal numbers of epochs (seed 0; extras: "
-                        "longer runs)",
+        "longer runs)",
         "agreement": "Teacher-student agreement of the view tables (seed 0)",
         "wall_time": "Wall time (this 2-core CPU)",
         "missing": "Cells not finished",
         "teacher_signal": "Does feature similarity predict the next item? "
-                          "(teacher_signal.py, test split)",
+        "(teacher_signal.py, test split)",
     }
-    heading = ["# Beauty reproduction study: generated tables", "",
-               "Test metrics in %, mean ± sample std over seeds, scored once at the best "
-               "validation epoch (NDCG@10).", ""]
+    heading = [
+        "# Beauty reproduction study: generated tables",
+        "",
+        "Test metrics in %, mean ± sample std over seeds, scored once at the best "
+        "validation epoch (NDCG@10).",
+        "",
+    ]
     text = write_tables(os.path.join(RESULTS, "tables.md"), heading, sections, titles)
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)

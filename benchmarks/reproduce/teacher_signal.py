@@ -42,13 +42,21 @@ from corrkd_jax.trainer.setup import load_data, split_data
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 OUT = os.path.join(REPO, "results", "beauty", "capped10", "teacher_signal")
-FEATURE_DIRS = {"PCA 128 (trained with)": ".cache/features/beauty_minilm_pca",
-                "autoencoder 128 (released)": ".cache/features/beauty_minilm"}
+FEATURE_DIRS = {
+    "PCA 128 (trained with)": ".cache/features/beauty_minilm_pca",
+    "autoencoder 128 (released)": ".cache/features/beauty_minilm",
+}
 RUNS = os.path.join(REPO, "runs", "reproduce", "leave_one_out", "session_graph")
 # (run variant, parameter name) of the learned tables to describe.
-TABLES = (("id_only", "item_embedding"), ("feature_init", "item_embedding"),
-          ("feature_init", "view_title"), ("feature_init", "view_attr"),
-          ("kdsr", "item_embedding"), ("kdsr", "view_title"), ("kdsr", "view_attr"))
+TABLES = (
+    ("id_only", "item_embedding"),
+    ("feature_init", "item_embedding"),
+    ("feature_init", "view_title"),
+    ("feature_init", "view_attr"),
+    ("kdsr", "item_embedding"),
+    ("kdsr", "view_title"),
+    ("kdsr", "view_attr"),
+)
 KS = (10, 20)
 NUM_PAIRS = 200_000
 SEED = 0
@@ -59,8 +67,9 @@ def unit_rows(table: np.ndarray) -> np.ndarray:
     return table / np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-8)
 
 
-def tie_broken_ranks(scores: np.ndarray, targets: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
+def tie_broken_ranks(
+    scores: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """1-based ranks of `targets` in `scores` [b, N + 1], ties broken uniformly at random.
 
     Content features give many exact ties (items with identical attribute text have identical
@@ -73,8 +82,13 @@ def tie_broken_ranks(scores: np.ndarray, targets: np.ndarray,
     return 1 + higher + rng.integers(0, tied_others + 1)
 
 
-def similarity_ranks(table: np.ndarray, last: np.ndarray, targets: np.ndarray,
-                     rng: np.random.Generator, chunk: int = 2048) -> np.ndarray:
+def similarity_ranks(
+    table: np.ndarray,
+    last: np.ndarray,
+    targets: np.ndarray,
+    rng: np.random.Generator,
+    chunk: int = 2048,
+) -> np.ndarray:
     """Rank of each target among items 1..N by cosine to the last history item (the last item
     and padding row 0 excluded)."""
     unit = unit_rows(table)
@@ -88,8 +102,9 @@ def similarity_ranks(table: np.ndarray, last: np.ndarray, targets: np.ndarray,
     return ranks
 
 
-def popularity_ranks(counts: np.ndarray, targets: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
+def popularity_ranks(
+    counts: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     scores = np.broadcast_to(counts.astype(np.float64), (len(targets), len(counts))).copy()
     scores[:, 0] = -np.inf
     return tie_broken_ranks(scores, targets, rng)
@@ -97,8 +112,12 @@ def popularity_ranks(counts: np.ndarray, targets: np.ndarray,
 
 def ranking_row(ranks: np.ndarray) -> dict[str, float]:
     metrics = metrics_from_ranks(ranks, KS)
-    return {name: float(np.mean(metrics[name])) for m in ("HR", "NDCG") for k in KS
-            for name in [f"{m}@{k}"]}
+    return {
+        name: float(np.mean(metrics[name]))
+        for m in ("HR", "NDCG")
+        for k in KS
+        for name in [f"{m}@{k}"]
+    }
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -114,8 +133,11 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 def pair_row(table: np.ndarray, consecutive: np.ndarray, random: np.ndarray) -> dict[str, float]:
     near, far = pair_cosines(table, consecutive), pair_cosines(table, random)
-    return {"cos_consecutive": float(near.mean()), "cos_random": float(far.mean()),
-            "auc": auc(near, far)}
+    return {
+        "cos_consecutive": float(near.mean()),
+        "cos_random": float(far.mean()),
+        "auc": auc(near, far),
+    }
 
 
 def learned_tables() -> tuple[dict[str, np.ndarray], list[str]]:
@@ -156,20 +178,24 @@ def main() -> None:
     representations: dict[str, np.ndarray] = {}
     for view in ("title", "attr"):
         representations[f"{view}: MiniLM raw 384"] = np.load(
-                os.path.join(FEATURE_DIRS["PCA 128 (trained with)"], f"{view}.npy"))
+            os.path.join(FEATURE_DIRS["PCA 128 (trained with)"], f"{view}.npy")
+        )
         for label, folder in FEATURE_DIRS.items():
             path = os.path.join(folder, f"{view}.reduced.npy")
             if os.path.exists(path):
                 representations[f"{view}: MiniLM {label}"] = np.load(path)
     # The teacher of each view is the table the study trained with (loaded above).
-    teachers = {view: representations[f"{view}: MiniLM PCA 128 (trained with)"]
-                for view in ("title", "attr")}
+    teachers = {
+        view: representations[f"{view}: MiniLM PCA 128 (trained with)"]
+        for view in ("title", "attr")
+    }
     tables, missing = learned_tables()
     representations.update(tables)
 
     counts = np.bincount(train_targets, minlength=num_items + 1)
-    rows = {"popularity (training targets)": ranking_row(popularity_ranks(counts, test_targets,
-                                                                          rng))}
+    rows = {
+        "popularity (training targets)": ranking_row(popularity_ranks(counts, test_targets, rng))
+    }
     for label, table in representations.items():
         if table.shape[0] != num_items + 1:
             raise ValueError(f"{label}: {table.shape[0]} rows, expected {num_items + 1}")
@@ -184,25 +210,45 @@ def main() -> None:
     machine = machine_info()
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT + ".json", "w") as f:
-        json.dump({"rows": rows, "missing_runs": missing, "machine": machine, "test_cases": int(len(test_targets)),
-                   "consecutive_pairs": int(len(consecutive)), "seconds": seconds}, f, indent=1)
-    header = ("| representation | HR@10 | NDCG@10 | HR@20 | NDCG@20 | cos consecutive | "
-              "cos random | AUC consecutive vs random | agreement title | agreement attr |")
-    lines = ["# Teacher signal on Beauty: does feature similarity predict the next item?", "",
-             f"`python -m benchmarks.reproduce.teacher_signal` ({seconds:.0f} s; "
-             f"{machine['usable_cores']} cores of {machine['cpu_model']}, load "
-             f"{machine['load_average_1_5_15min']}).", "",
-             f"Ranking: test split ({len(test_targets):,} cases), every item scored by its "
-             "cosine to the last history item (that item excluded; exact ties, common with "
-             "attribute text, broken at random), full ranking, %. Pairs: "
-             f"{len(consecutive):,} consecutive training pairs (last history item -> target, "
-             "distinct) vs as many random pairs. Agreement: Pearson of the table's and the "
-             "teacher's (PCA-128) pair cosines over the trainer's 20,000 fixed random pairs.",
-             "", header, "|---|" + "---:|" * 9]
+        json.dump(
+            {
+                "rows": rows,
+                "missing_runs": missing,
+                "machine": machine,
+                "test_cases": int(len(test_targets)),
+                "consecutive_pairs": int(len(consecutive)),
+                "seconds": seconds,
+            },
+            f,
+            indent=1,
+        )
+    header = (
+        "| representation | HR@10 | NDCG@10 | HR@20 | NDCG@20 | cos consecutive | "
+        "cos random | AUC consecutive vs random | agreement title | agreement attr |"
+    )
+    lines = [
+        "# Teacher signal on Beauty: does feature similarity predict the next item?",
+        "",
+        f"`python -m benchmarks.reproduce.teacher_signal` ({seconds:.0f} s; "
+        f"{machine['usable_cores']} cores of {machine['cpu_model']}, load "
+        f"{machine['load_average_1_5_15min']}).",
+        "",
+        f"Ranking: test split ({len(test_targets):,} cases), every item scored by its "
+        "cosine to the last history item (that item excluded; exact ties, common with "
+        "attribute text, broken at random), full ranking, %. Pairs: "
+        f"{len(consecutive):,} consecutive training pairs (last history item -> target, "
+        "distinct) vs as many random pairs. Agreement: Pearson of the table's and the "
+        "teacher's (PCA-128) pair cosines over the trainer's 20,000 fixed random pairs.",
+        "",
+        header,
+        "|---|" + "---:|" * 9,
+    ]
     for label, row in rows.items():
         cells = [f"{100 * row[m]:.2f}" for m in ("HR@10", "NDCG@10", "HR@20", "NDCG@20")]
-        cells += [f"{row[k]:.3f}" if k in row else "-" for k in
-                  ("cos_consecutive", "cos_random", "auc", "agreement_title", "agreement_attr")]
+        cells += [
+            f"{row[k]:.3f}" if k in row else "-"
+            for k in ("cos_consecutive", "cos_random", "auc", "agreement_title", "agreement_attr")
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if missing:
         lines += ["", f"Runs not found locally (not measured): {', '.join(missing)}."]

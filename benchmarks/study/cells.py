@@ -20,13 +20,22 @@ import os
 from benchmarks.runner import train_command
 from benchmarks.study import search
 
-DATASETS = {"beauty": "configs/beauty.py", "sports": "configs/sports.py",
-            "toys": "configs/toys.py"}  # beauty: views title + attr; sports, toys: text
+DATASETS = {
+    "beauty": "configs/beauty.py",
+    "sports": "configs/sports.py",
+    "toys": "configs/toys.py",
+}  # beauty: views title + attr; sports, toys: text
 BACKBONES = ("sasrec", "session_graph")
 BASELINES = ("id_only", "feature_init")  # "the better baseline" is the better of these
 KD_VARIANTS = ("kdsr", "kdsr_released", "kdsr_tuned")  # compared against it
-MAIN_VARIANTS = ("id_only", "feature_init", "frozen_features", "kdsr", "kdsr_released",
-                 "kdsr_tuned")
+MAIN_VARIANTS = (
+    "id_only",
+    "feature_init",
+    "frozen_features",
+    "kdsr",
+    "kdsr_released",
+    "kdsr_tuned",
+)
 TUNED = "kdsr_tuned"  # kdsr with the search's selected overrides
 ABLATION_DATASET, ABLATION_BACKBONE = "beauty", "sasrec"
 ABLATIONS = ("kdsr_no_holistic", "kdsr_no_codes", "kdsr_no_async")
@@ -59,31 +68,40 @@ class Cell:
 
     def command(self, workdir: str) -> list[str]:
         """The training command line (run from the repo root); no epoch cap."""
-        return train_command(f"{DATASETS[self.dataset]}:{self.backbone},{self.trained_variant}",
-                             workdir, self.seed, f"--config.data.protocol={PROTOCOL}",
-                             *self.overrides)
+        return train_command(
+            f"{DATASETS[self.dataset]}:{self.backbone},{self.trained_variant}",
+            workdir,
+            self.seed,
+            f"--config.data.protocol={PROTOCOL}",
+            *self.overrides,
+        )
 
 
 def selection_path(results_root: str) -> str:
     """The committed search selection, read by the kdsr_tuned cells."""
-    return os.path.join(results_root, SEARCH_DATASET, "search", SEARCH_BACKBONE,
-                        "selection.json")
+    return os.path.join(results_root, SEARCH_DATASET, "search", SEARCH_BACKBONE, "selection.json")
 
 
 def main_cells(seeds, tuned: tuple[str, ...] | None) -> list[Cell]:
     """Main cells of `seeds`, datasets in DATASETS order; kdsr_tuned only when `tuned` (its
     overrides) is known."""
-    return [Cell("main", d, b, v, s, tuned if v == TUNED else ())
-            for s in seeds for d in DATASETS for b in BACKBONES for v in MAIN_VARIANTS
-            if v != TUNED or tuned is not None]
+    return [
+        Cell("main", d, b, v, s, tuned if v == TUNED else ())
+        for s in seeds
+        for d in DATASETS
+        for b in BACKBONES
+        for v in MAIN_VARIANTS
+        if v != TUNED or tuned is not None
+    ]
 
 
 def search_cell(point: tuple[float, float, float]) -> Cell:
     """The cell scoring a design point; kdsr's defaults are its seed-0 main cell."""
     if point == search.DEFAULT:
         return Cell("main", SEARCH_DATASET, SEARCH_BACKBONE, "kdsr", 0)
-    return Cell("search", SEARCH_DATASET, SEARCH_BACKBONE, search.tag(point), 0,
-                search.overrides(point))
+    return Cell(
+        "search", SEARCH_DATASET, SEARCH_BACKBONE, search.tag(point), 0, search.overrides(point)
+    )
 
 
 def search_cells() -> list[Cell]:
@@ -92,8 +110,11 @@ def search_cells() -> list[Cell]:
 
 
 def ablation_cells(seeds) -> list[Cell]:
-    return [Cell("ablation", ABLATION_DATASET, ABLATION_BACKBONE, v, s)
-            for s in seeds for v in ABLATIONS]
+    return [
+        Cell("ablation", ABLATION_DATASET, ABLATION_BACKBONE, v, s)
+        for s in seeds
+        for v in ABLATIONS
+    ]
 
 
 def all_cells(results_root: str) -> list[Cell]:
@@ -103,8 +124,14 @@ def all_cells(results_root: str) -> list[Cell]:
     first, rest = SEEDS[:1], SEEDS[1:]
     main_first = main_cells(first, tuned)
     tuned_first = [c for c in main_first if c.variant == TUNED]
-    return ([c for c in main_first if c.variant != TUNED] + search_cells() + tuned_first
-            + ablation_cells(first) + main_cells(rest, tuned) + ablation_cells(rest))
+    return (
+        [c for c in main_first if c.variant != TUNED]
+        + search_cells()
+        + tuned_first
+        + ablation_cells(first)
+        + main_cells(rest, tuned)
+        + ablation_cells(rest)
+    )
 
 
 def tuned_names() -> list[str]:

@@ -15,8 +15,9 @@ def _panel(label: str) -> str:
     return label.split(": ")[-1].split("/")[0].strip()
 
 
-def plot_valid_curves(curves: list[Curve], path: str, title: str = "Beauty",
-                      metric: str = "NDCG@10") -> None:
+def plot_valid_curves(
+    curves: list[Curve], path: str, title: str = "Beauty", metric: str = "NDCG@10"
+) -> None:
     """Validation metric per epoch, one panel per backbone."""
     panels = sorted({_panel(label) for label, _ in curves})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
@@ -25,9 +26,13 @@ def plot_valid_curves(curves: list[Curve], path: str, title: str = "Beauty",
             if _panel(label) != panel:
                 continue
             style = ":" if label.startswith("extra") else ("-" if "kdsr" in label else "--")
-            ax.plot([r["epoch"] + 1 for r in records],
-                    [r[f"valid/{metric}"] * 100 for r in records], style, marker=".",
-                    label=label)
+            ax.plot(
+                [r["epoch"] + 1 for r in records],
+                [r[f"valid/{metric}"] * 100 for r in records],
+                style,
+                marker=".",
+                label=label,
+            )
         ax.set_xlabel("epochs trained")
         ax.set_ylabel(f"valid {metric} (%)")
         ax.set_title(f"{title} validation {metric}: {panel}")
@@ -44,8 +49,9 @@ def plot_agreement(curves: list[AgreementCurve], path: str, title: str = "") -> 
     fig, ax = plt.subplots(figsize=(9, 5))
     for label, view, points in curves:
         epochs, values = zip(*points)
-        ax.plot(epochs, values, "-" if "kdsr" in label else "--", marker=".",
-                label=f"{label} {view}")
+        ax.plot(
+            epochs, values, "-" if "kdsr" in label else "--", marker=".", label=f"{label} {view}"
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("Pearson(teacher corr, student table corr)")
     ax.set_title(f"{title}Modality forgetting: agreement of the view tables with the teacher")

@@ -27,8 +27,9 @@ def splice(path: str, sections: dict[str, list[str]]) -> list[str]:
     return replaced
 
 
-def write_tables(path: str, heading: list[str], sections: dict[str, list[str]],
-                 titles: dict[str, str]) -> str:
+def write_tables(
+    path: str, heading: list[str], sections: dict[str, list[str]], titles: dict[str, str]
+) -> str:
     """Writes every section under its title to `path` (markdown); returns the text."""
     lines = list(heading)
     for name, body in sections.items():

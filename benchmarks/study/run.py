@@ -45,8 +45,11 @@ def next_cell(results_root: str, skip: set[str], only: str) -> study.Cell | None
     """The first cell in run order that is not finished and not tried by this process."""
     write_selection_when_ready(results_root)
     for cell in study.all_cells(results_root):
-        if (only in cell.name and cell.name not in skip
-                and not load.is_finished(os.path.join(results_root, cell.name))):
+        if (
+            only in cell.name
+            and cell.name not in skip
+            and not load.is_finished(os.path.join(results_root, cell.name))
+        ):
             return cell
     return None
 

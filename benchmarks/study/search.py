@@ -28,8 +28,17 @@ DEFAULT = (4.0, 0.5, 1.5)  # configs/default.py's kd.lambda_hol, kd.lambda_code,
 METRIC = "NDCG@10"  # validation metric of the selection
 # L9 rows (levels of lambda_hol, lambda_code, third column); the third column's 3 levels are
 # mapped onto tau's 2 (level 2 reuses 1.5), which places the defaults at row (2, 1, 0).
-L9 = ((0, 0, 0), (0, 1, 1), (0, 2, 2), (1, 0, 1), (1, 1, 2), (1, 2, 0), (2, 0, 2), (2, 1, 0),
-      (2, 2, 1))
+L9 = (
+    (0, 0, 0),
+    (0, 1, 1),
+    (0, 2, 2),
+    (1, 0, 1),
+    (1, 1, 2),
+    (1, 2, 0),
+    (2, 0, 2),
+    (2, 1, 0),
+    (2, 2, 1),
+)
 L9_TAU = (1.5, 0.5, 1.5)
 
 
@@ -48,18 +57,33 @@ def tag(point: tuple[float, float, float]) -> str:
 def overrides(point: tuple[float, float, float]) -> tuple[str, ...]:
     """The trainer flags that set a point."""
     hol, code, tau = point
-    return (f"--config.kd.lambda_hol={hol}", f"--config.kd.lambda_code={code}",
-            f"--config.kd.tau={tau}")
+    return (
+        f"--config.kd.lambda_hol={hol}",
+        f"--config.kd.lambda_code={code}",
+        f"--config.kd.tau={tau}",
+    )
 
 
 def select(scores: dict[tuple[float, float, float], float]) -> dict:
     """The selection record: the point with the best validation score (ties: the first in
     design order) and every point's score, as written to the selection file."""
     best = max(scores, key=scores.get)  # max keeps the first of equal scores
-    return {"design": DESIGN, "metric": f"valid/{METRIC}", "selected": tag(best),
-            "overrides": list(overrides(best)),
-            "points": [{"point": tag(p), "lambda_hol": p[0], "lambda_code": p[1], "tau": p[2],
-                        "valid": scores[p]} for p in scores]}
+    return {
+        "design": DESIGN,
+        "metric": f"valid/{METRIC}",
+        "selected": tag(best),
+        "overrides": list(overrides(best)),
+        "points": [
+            {
+                "point": tag(p),
+                "lambda_hol": p[0],
+                "lambda_code": p[1],
+                "tau": p[2],
+                "valid": scores[p],
+            }
+            for p in scores
+        ],
+    }
 
 
 def read_selection(path: str) -> dict | None:

@@ -31,12 +31,12 @@ BOOTSTRAP_SEED = 0
 TITLES = {
     "study_verdict": f"Verdict against the paper's +{PAPER_HR_GAIN:g}% HR",
     "study_gain": "Gain of each KD variant over the better baseline (points; CI: paired "
-                  "bootstrap over test users)",
+    "bootstrap over test users)",
     "study_main": "Main table (leave-one-out, test, %, mean ± std over seeds)",
     "study_search": "Loss-weight search (Beauty, SASRec, seed 0, validation NDCG@10)",
     "study_ablations": "Ablations (Beauty, SASRec)",
     "study_agreement": "Modality forgetting: agreement of the view tables with the teacher "
-                       "(seed 0)",
+    "(seed 0)",
     "study_wall_time": "Wall time",
     "study_missing": "Cells not finished",
 }
@@ -53,7 +53,8 @@ def finished(root: str) -> dict[tuple[str, str, str], list[tuple[study.Cell, dic
     for cell in study.all_cells(root):
         if cell.group != "search" and load.is_finished(folder(root, cell)):
             groups.setdefault((cell.dataset, cell.backbone, cell.variant), []).append(
-                    (cell, load.read_results(folder(root, cell))))
+                (cell, load.read_results(folder(root, cell)))
+            )
     return groups
 
 
@@ -66,38 +67,55 @@ def gains(root: str, groups: dict) -> list[dict]:
     out = []
     for dataset in study.DATASETS:
         for backbone in study.BACKBONES:
-            bases = {v: groups[(dataset, backbone, v)] for v in study.BASELINES
-                     if (dataset, backbone, v) in groups}
+            bases = {
+                v: groups[(dataset, backbone, v)]
+                for v in study.BASELINES
+                if (dataset, backbone, v) in groups
+            }
             for variant in study.KD_VARIANTS:
                 runs = groups.get((dataset, backbone, variant))
                 if not runs or not bases:
                     continue
-                seeds = set.intersection(*({c.seed for c, _ in rs}
-                                           for rs in (runs, *bases.values())))
+                seeds = set.intersection(
+                    *({c.seed for c, _ in rs} for rs in (runs, *bases.values()))
+                )
                 if not seeds:
                     continue
                 base = stats.better_baseline(
-                        {v: results_of(rs, seeds) for v, rs in bases.items()}, study.BASELINES)
+                    {v: results_of(rs, seeds) for v, rs in bases.items()}, study.BASELINES
+                )
                 mine, theirs = results_of(runs, seeds), results_of(bases[base], seeds)
-                out.append({
-                    "dataset": dataset, "backbone": backbone, "variant": variant,
-                    "baseline": base, "seeds": sorted(seeds),
-                    "per_seed": {m: stats.per_seed_difference(mine, theirs, m)
-                                 for m in stats.GAIN_METRICS},
-                    "bootstrap": bootstrap(root, runs, bases[base], seeds)})
+                out.append(
+                    {
+                        "dataset": dataset,
+                        "backbone": backbone,
+                        "variant": variant,
+                        "baseline": base,
+                        "seeds": sorted(seeds),
+                        "per_seed": {
+                            m: stats.per_seed_difference(mine, theirs, m)
+                            for m in stats.GAIN_METRICS
+                        },
+                        "bootstrap": bootstrap(root, runs, bases[base], seeds),
+                    }
+                )
     return out
 
 
 def bootstrap(root: str, runs, base_runs, seeds) -> dict | None:
     """The paired bootstrap from both runs' per-user ranks, row i of both from the same seed
     (None if a seed lacks them)."""
-    mine, theirs = ({c.seed: load.test_ranks(folder(root, c)) for c, _ in rs if c.seed in seeds}
-                    for rs in (runs, base_runs))
+    mine, theirs = (
+        {c.seed: load.test_ranks(folder(root, c)) for c, _ in rs if c.seed in seeds}
+        for rs in (runs, base_runs)
+    )
     if any(r is None for r in (*mine.values(), *theirs.values())):
         return None
-    return stats.paired_bootstrap(np.stack([mine[s] for s in sorted(seeds)]),
-                                  np.stack([theirs[s] for s in sorted(seeds)]),
-                                  seed=BOOTSTRAP_SEED)
+    return stats.paired_bootstrap(
+        np.stack([mine[s] for s in sorted(seeds)]),
+        np.stack([theirs[s] for s in sorted(seeds)]),
+        seed=BOOTSTRAP_SEED,
+    )
 
 
 def search_points(root: str) -> tuple[list[dict], str | None]:
@@ -106,10 +124,16 @@ def search_points(root: str) -> tuple[list[dict], str | None]:
     rows = []
     for point in search.points():
         path = folder(root, study.search_cell(point))
-        valid = (load.read_results(path)["valid"][search.METRIC]
-                 if load.is_finished(path) else None)
-        rows.append({"point": search.tag(point), "lambda_hol": point[0],
-                     "lambda_code": point[1], "tau": point[2], "valid": valid})
+        valid = load.read_results(path)["valid"][search.METRIC] if load.is_finished(path) else None
+        rows.append(
+            {
+                "point": search.tag(point),
+                "lambda_hol": point[0],
+                "lambda_code": point[1],
+                "tau": point[2],
+                "valid": valid,
+            }
+        )
     return rows, selection["selected"] if selection else None
 
 
@@ -122,8 +146,10 @@ def missing(root: str) -> list[str]:
             todo.setdefault(key, []).append(cell.seed)
     lines = [f"- {key}: seed {', '.join(map(str, seeds))}" for key, seeds in todo.items()]
     if not search.read_selection(study.selection_path(root)):
-        lines.append(f"- pending until the search has chosen: {study.TUNED} on every dataset "
-                     f"and backbone, seed {', '.join(map(str, study.SEEDS))}")
+        lines.append(
+            f"- pending until the search has chosen: {study.TUNED} on every dataset "
+            f"and backbone, seed {', '.join(map(str, study.SEEDS))}"
+        )
     return lines or ["(none)"]
 
 
@@ -135,54 +161,80 @@ def curves(root: str, groups: dict, dataset: str) -> tuple[list, list]:
             continue
         records = load.epoch_records(folder(root, runs[0][0]))
         valid.append((f"{backbone}/{variant}", records))
-        agreement += [(f"{dataset} / {backbone} / {variant}", view, points)
-                      for view, points in load.agreement_points(records).items()]
+        agreement += [
+            (f"{dataset} / {backbone} / {variant}", view, points)
+            for view, points in load.agreement_points(records).items()
+        ]
     return valid, agreement
 
 
 def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
     """The report's tables (markdown lines by section name) and the summary JSON."""
     groups = finished(root)
-    main = [(" / ".join(k), results_of(groups[k])) for k in
-            ((d, b, v) for d in study.DATASETS for b in study.BACKBONES
-             for v in study.MAIN_VARIANTS) if k in groups]
-    ablations = [(" / ".join(k), results_of(groups[k]))
-                 for k in ((study.ABLATION_DATASET, study.ABLATION_BACKBONE, v)
-                           for v in ("kdsr", *study.ABLATIONS)) if k in groups]
+    main = [
+        (" / ".join(k), results_of(groups[k]))
+        for k in (
+            (d, b, v) for d in study.DATASETS for b in study.BACKBONES for v in study.MAIN_VARIANTS
+        )
+        if k in groups
+    ]
+    ablations = [
+        (" / ".join(k), results_of(groups[k]))
+        for k in (
+            (study.ABLATION_DATASET, study.ABLATION_BACKBONE, v) for v in ("kdsr", *study.ABLATIONS)
+        )
+        if k in groups
+    ]
     found = gains(root, groups)
     points, selected = search_points(root)
     sections = {
         "study_verdict": [tables.verdict(g, PAPER_HR_GAIN) for g in found]
-                         or ["(no comparison has finished yet)"],
+        or ["(no comparison has finished yet)"],
         "study_gain": tables.gain_table(found),
         "study_main": tables.metric_table(main),
         "study_search": tables.search_table(points, selected),
         "study_ablations": tables.metric_table(ablations),
         "study_agreement": tables.agreement_table(
-                [row for d in study.DATASETS for row in curves(root, groups, d)[1]]),
+            [row for d in study.DATASETS for row in curves(root, groups, d)[1]]
+        ),
         "study_wall_time": tables.timing_table(
-                main + [row for row in ablations if row[0] not in dict(main)], stop=True),
+            main + [row for row in ablations if row[0] not in dict(main)], stop=True
+        ),
         "study_missing": missing(root),
     }
-    summary = {"gains": found, "search": {"points": points, "selected": selected},
-               "means": {label: {m: stats.mean_std(r, m) for m in stats.METRICS}
-                         for label, r in main + ablations}}
+    summary = {
+        "gains": found,
+        "search": {"points": points, "selected": selected},
+        "means": {
+            label: {m: stats.mean_std(r, m) for m in stats.METRICS} for label, r in main + ablations
+        },
+    }
     return sections, summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--results", default=os.path.join(REPO, "results"),
-                        help="the results root the study's cells were copied to")
-    parser.add_argument("--report", default=os.path.join(REPO, "RESULTS.md"),
-                        help="markdown file whose <!-- summarize:study_* --> blocks are "
-                             "refreshed ('' to leave it alone)")
+    parser.add_argument(
+        "--results",
+        default=os.path.join(REPO, "results"),
+        help="the results root the study's cells were copied to",
+    )
+    parser.add_argument(
+        "--report",
+        default=os.path.join(REPO, "RESULTS.md"),
+        help="markdown file whose <!-- summarize:study_* --> blocks are "
+        "refreshed ('' to leave it alone)",
+    )
     args = parser.parse_args()
     out = os.path.join(args.results, "study")
     sections, summary = build_sections(args.results)
-    heading = ["# Full study (issue 15): generated tables", "",
-               "Test metrics in %, scored once at the best validation epoch (NDCG@10); "
-               "only finished cells.", ""]
+    heading = [
+        "# Full study (issue 15): generated tables",
+        "",
+        "Test metrics in %, scored once at the best validation epoch (NDCG@10); "
+        "only finished cells.",
+        "",
+    ]
     print(write_tables(os.path.join(out, "tables.md"), heading, sections, TITLES))
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
@@ -190,10 +242,14 @@ def main() -> None:
     for dataset in study.DATASETS:
         valid, agreement = curves(args.results, groups, dataset)
         if valid:
-            plot_valid_curves(valid, os.path.join(out, f"valid_curves_{dataset}.png"),
-                              title=dataset.capitalize())
-        plot_agreement(agreement, os.path.join(out, f"agreement_{dataset}.png"),
-                       title=f"{dataset.capitalize()}: ")
+            plot_valid_curves(
+                valid, os.path.join(out, f"valid_curves_{dataset}.png"), title=dataset.capitalize()
+            )
+        plot_agreement(
+            agreement,
+            os.path.join(out, f"agreement_{dataset}.png"),
+            title=f"{dataset.capitalize()}: ",
+        )
     if args.report and os.path.exists(args.report):
         print(f"refreshed in {args.report}: {', '.join(splice(args.report, sections)) or '-'}")
 

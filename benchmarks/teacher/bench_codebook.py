@@ -68,7 +68,7 @@ def worker(n: int, repeats: int, seed: int) -> dict:
         "num_items": int(features.shape[0] - 1),
         "dim": int(features.shape[1]),
         "features": source,
-        "feature_mib": features.nbytes / 2 ** 20,
+        "feature_mib": features.nbytes / 2**20,
         "peak_rss_before_fit_mib": rss_before,
         "peak_rss_mib": _vm_hwm_mib(),
         "seconds_first_call": times[0],
@@ -124,8 +124,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[12_101, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--note", default="measured on a 2-core CPU shared with other jobs: "
-                                          "times are upper bounds")
+    parser.add_argument(
+        "--note", default="measured on a 2-core CPU shared with other jobs: times are upper bounds"
+    )
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,17 +138,34 @@ def main() -> None:
     runs = []
     for n in args.sizes:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.teacher.bench_codebook", "--worker", str(n),
-             "--repeats", str(args.repeats), "--seed", str(args.seed)],
-            capture_output=True, text=True, check=False, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.teacher.bench_codebook",
+                "--worker",
+                str(n),
+                "--repeats",
+                str(args.repeats),
+                "--seed",
+                str(args.seed),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
         )
         if proc.returncode != 0:
             raise SystemExit(f"worker N={n} failed:\n{proc.stderr}")
         run = json.loads(proc.stdout.strip().splitlines()[-1])
         print(json.dumps(run), flush=True)
         runs.append(run)
-    result = {"machine": machine_info(), "num_pairs": runs[0]["num_pairs"],
-              "repeats": args.repeats, "note": args.note, "runs": runs}
+    result = {
+        "machine": machine_info(),
+        "num_pairs": runs[0]["num_pairs"],
+        "repeats": args.repeats,
+        "note": args.note,
+        "runs": runs,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)

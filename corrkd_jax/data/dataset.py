@@ -28,8 +28,16 @@ from corrkd_jax.paths import resolve_path
 
 BUILTIN_SYNTHETIC = "builtin:synthetic"
 CACHE_VERSION = 1  # bump when the on-disk layout changes
-_SOURCES = ("raw.py", "read_s3rec.py", "read_recbole.py", "read_amazon.py", "readers.py",
-            "preprocess.py", "synthetic.py", "dataset.py")
+_SOURCES = (
+    "raw.py",
+    "read_s3rec.py",
+    "read_recbole.py",
+    "read_amazon.py",
+    "readers.py",
+    "preprocess.py",
+    "synthetic.py",
+    "dataset.py",
+)
 
 
 def default_cache_dir() -> Path:
@@ -113,8 +121,9 @@ def _load(entry: Path) -> InteractionData:
     with open(entry / "meta.json", encoding="utf-8") as f:
         meta = json.load(f)
     num_items = len(meta["external_ids"]) - 1
-    if int(lengths.sum()) != len(items) or (len(items) and not 1 <= items.min() <= items.max()
-                                            <= num_items):
+    if int(lengths.sum()) != len(items) or (
+        len(items) and not 1 <= items.min() <= items.max() <= num_items
+    ):
         raise ValueError("arrays.npz does not match meta.json")
 
     def strings(values: list[str]) -> np.ndarray:
@@ -176,13 +185,22 @@ def load_dataset(
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             # Unreadable entry (truncated, edited by hand): rebuild it. A notice on stderr,
             # so stdout stays clean (e.g. the JSON of `--describe`).
-            print(f"corrkd_jax.data: rebuilding unreadable cache entry {entry} "
-                  f"({type(e).__name__}: {e})", file=sys.stderr)
+            print(
+                f"corrkd_jax.data: rebuilding unreadable cache entry {entry} "
+                f"({type(e).__name__}: {e})",
+                file=sys.stderr,
+            )
             shutil.rmtree(entry, ignore_errors=True)
     data = build_dataset(root, format=format, min_core=min_core)
     _save(data, entry, settings)
     return data
 
 
-__all__ = ["BUILTIN_SYNTHETIC", "build_dataset", "cache_key", "default_cache_dir", "load_dataset",
-           "resolve_root"]
+__all__ = [
+    "BUILTIN_SYNTHETIC",
+    "build_dataset",
+    "cache_key",
+    "default_cache_dir",
+    "load_dataset",
+    "resolve_root",
+]

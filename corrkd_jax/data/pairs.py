@@ -50,8 +50,9 @@ def pair_counts(nodes: np.ndarray) -> np.ndarray:
     return nodes * (nodes - 1) // 2
 
 
-def pair_capacity(count: int, max_count: int, *, growth: float = 2.0,
-                  min_capacity: int = 64) -> int:
+def pair_capacity(
+    count: int, max_count: int, *, growth: float = 2.0, min_capacity: int = 64
+) -> int:
     """The ladder value for `count` pairs: the smallest `min_capacity * growth^k >= count`
     (rounded up to a multiple of 8), at most `max_count` (the dense number of pair slots).
 
@@ -64,7 +65,7 @@ def pair_capacity(count: int, max_count: int, *, growth: float = 2.0,
         capacity = min_capacity
     else:
         steps = math.ceil(math.log(count / min_capacity) / math.log(growth) - 1e-9)
-        capacity = int(math.ceil(min_capacity * growth ** steps / 8.0) * 8)
+        capacity = int(math.ceil(min_capacity * growth**steps / 8.0) * 8)
     return max(1, min(capacity, max(int(max_count), 1)))
 
 

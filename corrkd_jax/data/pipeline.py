@@ -41,7 +41,6 @@ from corrkd_jax.data.graph import session_graph
 from corrkd_jax.data.pairs import node_counts, pack_pairs, pair_capacity, pair_counts
 from corrkd_jax.data.structures import Examples
 
-
 # Capacity ladder of the packed targets: fine steps, since the output layer scores every
 # slot ([C, N] logits) and a few extra compiled shapes are cheap next to that.
 TARGET_GROWTH = 1.25
@@ -109,7 +108,7 @@ def build_batch(
         picked = table[safe] * real[:, None]
         width = picked.shape[1]
         if length <= width:
-            return np.ascontiguousarray(picked[:, width - length:], dtype=np.int32)
+            return np.ascontiguousarray(picked[:, width - length :], dtype=np.int32)
         return np.pad(picked, ((0, 0), (length - width, 0))).astype(np.int32)
 
     if examples.targets.ndim == 2:  # whole sequences: a target per position
@@ -169,12 +168,17 @@ class Packing:
         largest = per_row.reshape(len(rows), self.groups, -1).sum(-1).max(-1)
         rows_per_group = rows.shape[1] // self.groups
         dense = pair_counts if self.kind == "pairs" else (lambda length: length)
-        return np.asarray([
-            pair_capacity(int(count), rows_per_group * int(dense(length)), growth=self.growth)
-            for count, length in zip(largest, plan.lengths)], dtype=np.int64)
+        return np.asarray(
+            [
+                pair_capacity(int(count), rows_per_group * int(dense(length)), growth=self.growth)
+                for count, length in zip(largest, plan.lengths)
+            ],
+            dtype=np.int64,
+        )
 
-    def pack(self, batch: dict[str, np.ndarray], groups: int, capacity: int,
-             graph: bool) -> dict[str, np.ndarray]:
+    def pack(
+        self, batch: dict[str, np.ndarray], groups: int, capacity: int, graph: bool
+    ) -> dict[str, np.ndarray]:
         """The packed arrays of one (process-local) batch with `groups` groups."""
         if self.kind == "targets":
             return pack_targets(batch["targets"], groups, capacity)
@@ -184,8 +188,15 @@ class Packing:
 class _BatchSource(Sequence):
     """Random-access source of one shard's batches of a fixed plan (grain data source)."""
 
-    def __init__(self, examples: Examples, plan: BatchPlan, shard: slice, graph: bool,
-                 packings: Sequence[Packing] = (), shard_count: int = 1):
+    def __init__(
+        self,
+        examples: Examples,
+        plan: BatchPlan,
+        shard: slice,
+        graph: bool,
+        packings: Sequence[Packing] = (),
+        shard_count: int = 1,
+    ):
         self._examples = examples
         self._plan = plan
         self._shard = shard
@@ -258,7 +269,8 @@ class _Loader:
             if pair_groups < 1 or batch_size % pair_groups or pair_groups % shard_count:
                 raise ValueError(
                     f"pair_groups {pair_groups} must divide batch_size {batch_size} and be a "
-                    f"multiple of shard_count {shard_count}")
+                    f"multiple of shard_count {shard_count}"
+                )
         if pairs:
             counts = pair_counts(node_counts(examples.histories, distinct=graph))
             self.packings.append(Packing("pairs", counts, pair_groups, pair_growth))
@@ -277,8 +289,11 @@ class _Loader:
         return -(-len(self.examples) // self.batch_size)
 
     def _dataset(self, plan: BatchPlan) -> grain.MapDataset:
-        return grain.MapDataset.source(_BatchSource(
-            self.examples, plan, self._shard, self.graph, self.packings, self._shard_count))
+        return grain.MapDataset.source(
+            _BatchSource(
+                self.examples, plan, self._shard, self.graph, self.packings, self._shard_count
+            )
+        )
 
     def _iterator(self, plan: BatchPlan) -> grain.DatasetIterator:
         return iter(self._dataset(plan).to_iter_dataset(self._read_options))
@@ -327,10 +342,18 @@ class TrainLoader(_Loader):
         pack_targets: bool = False,
     ):
         super().__init__(
-            examples, batch_size, length_buckets, graph=graph, shard_index=shard_index,
-            shard_count=shard_count, num_threads=num_threads,
-            prefetch_buffer_size=prefetch_buffer_size, pairs=pairs, pair_groups=pair_groups,
-            pair_growth=pair_growth, pack_targets=pack_targets,
+            examples,
+            batch_size,
+            length_buckets,
+            graph=graph,
+            shard_index=shard_index,
+            shard_count=shard_count,
+            num_threads=num_threads,
+            prefetch_buffer_size=prefetch_buffer_size,
+            pairs=pairs,
+            pair_groups=pair_groups,
+            pair_growth=pair_growth,
+            pack_targets=pack_targets,
         )
         self.seed = seed
 
@@ -369,8 +392,13 @@ class EvalLoader(_Loader):
         prefetch_buffer_size: int = 0,
     ):
         super().__init__(
-            examples, batch_size, length_buckets, graph=graph, shard_index=shard_index,
-            shard_count=shard_count, num_threads=num_threads,
+            examples,
+            batch_size,
+            length_buckets,
+            graph=graph,
+            shard_index=shard_index,
+            shard_count=shard_count,
+            num_threads=num_threads,
             prefetch_buffer_size=prefetch_buffer_size,
         )
         self._plan = plan_batches(self._lengths, self.batch_size, self.buckets)

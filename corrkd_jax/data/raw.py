@@ -114,7 +114,8 @@ def tsv_rows(
         row = line.split("\t")
         if len(row) != width:
             raise DataFormatError(
-                path, f"malformed line: expected {width} tab-separated fields, found {len(row)}",
+                path,
+                f"malformed line: expected {width} tab-separated fields, found {len(row)}",
                 number,
             )
         yield number, row

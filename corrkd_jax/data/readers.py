@@ -75,5 +75,13 @@ def read_raw(root: str | Path, format: str = "auto") -> RawData:
     return _READERS[format](root)
 
 
-__all__ = ["FORMATS", "RawData", "detect_format", "input_files", "read_amazon_raw", "read_raw",
-           "read_recbole", "read_s3rec"]
+__all__ = [
+    "FORMATS",
+    "RawData",
+    "detect_format",
+    "input_files",
+    "read_amazon_raw",
+    "read_raw",
+    "read_recbole",
+    "read_s3rec",
+]

@@ -42,20 +42,48 @@ import numpy as np
 from corrkd_jax.data.raw import RawData
 
 CATALOGUE: dict[str, list[tuple[str, str]]] = {
-    "Kitchen": [("Drinkware", "coffee mug"), ("Cookware", "frying pan"),
-                ("Cutlery", "chef knife"), ("Bakeware", "baking tray"),
-                ("Storage", "food container")],
-    "Beauty": [("Makeup", "lipstick"), ("Nails", "nail polish"), ("Skin Care", "face cream"),
-               ("Hair Care", "shampoo"), ("Fragrance", "eau de parfum")],
-    "Outdoors": [("Camping", "tent"), ("Hiking", "daypack"), ("Hydration", "water bottle"),
-                 ("Sleeping", "sleeping bag"), ("Lighting", "headlamp")],
-    "Office": [("Paper", "notebook"), ("Writing", "fountain pen"), ("Desk", "desk lamp"),
-               ("Organisation", "file organizer"), ("Bags", "laptop sleeve")],
-    "Toys": [("Puzzles", "jigsaw puzzle"), ("Building", "building block set"),
-             ("Plush", "plush bear"), ("Vehicles", "toy race car"), ("Games", "board game")],
-    "Apparel": [("Tops", "t-shirt"), ("Outerwear", "hooded jacket"),
-                ("Footwear", "running shoes"), ("Accessories", "knit scarf"),
-                ("Socks", "crew socks")],
+    "Kitchen": [
+        ("Drinkware", "coffee mug"),
+        ("Cookware", "frying pan"),
+        ("Cutlery", "chef knife"),
+        ("Bakeware", "baking tray"),
+        ("Storage", "food container"),
+    ],
+    "Beauty": [
+        ("Makeup", "lipstick"),
+        ("Nails", "nail polish"),
+        ("Skin Care", "face cream"),
+        ("Hair Care", "shampoo"),
+        ("Fragrance", "eau de parfum"),
+    ],
+    "Outdoors": [
+        ("Camping", "tent"),
+        ("Hiking", "daypack"),
+        ("Hydration", "water bottle"),
+        ("Sleeping", "sleeping bag"),
+        ("Lighting", "headlamp"),
+    ],
+    "Office": [
+        ("Paper", "notebook"),
+        ("Writing", "fountain pen"),
+        ("Desk", "desk lamp"),
+        ("Organisation", "file organizer"),
+        ("Bags", "laptop sleeve"),
+    ],
+    "Toys": [
+        ("Puzzles", "jigsaw puzzle"),
+        ("Building", "building block set"),
+        ("Plush", "plush bear"),
+        ("Vehicles", "toy race car"),
+        ("Games", "board game"),
+    ],
+    "Apparel": [
+        ("Tops", "t-shirt"),
+        ("Outerwear", "hooded jacket"),
+        ("Footwear", "running shoes"),
+        ("Accessories", "knit scarf"),
+        ("Socks", "crew socks"),
+    ],
 }
 MATERIALS: dict[str, list[str]] = {
     "Kitchen": ["ceramic", "stainless steel", "bamboo", "borosilicate glass"],
@@ -65,12 +93,22 @@ MATERIALS: dict[str, list[str]] = {
     "Toys": ["wooden", "soft plush", "ABS plastic", "cardboard"],
     "Apparel": ["organic cotton", "merino wool", "fleece", "linen"],
 }
-COLOURS = ["ocean blue", "forest green", "charcoal grey", "ivory white", "crimson red",
-           "sunflower yellow", "blush pink", "lavender", "burnt orange", "midnight black",
-           "teal", "sand beige"]
+COLOURS = [
+    "ocean blue",
+    "forest green",
+    "charcoal grey",
+    "ivory white",
+    "crimson red",
+    "sunflower yellow",
+    "blush pink",
+    "lavender",
+    "burnt orange",
+    "midnight black",
+    "teal",
+    "sand beige",
+]
 STYLES = ["classic", "minimalist", "vintage", "premium", "compact", "eco-friendly"]
-_BRAND_HEADS = ["Lum", "Nor", "Vel", "Ast", "Kai", "Mir", "Sol", "Bel", "Tor", "Zen", "Ori",
-                "Cal"]
+_BRAND_HEADS = ["Lum", "Nor", "Vel", "Ast", "Kai", "Mir", "Sol", "Bel", "Tor", "Zen", "Ori", "Cal"]
 _BRAND_TAILS = ["iere", "vik", "ora", "ex", "ano", "ia", "ston", "wood"]
 _TITLES = [
     "{brand} {style} {material} {noun}, {colour}",
@@ -160,9 +198,15 @@ def make_catalogue(config: SyntheticConfig, rng: np.random.Generator) -> Catalog
         titles.append(_TITLES[template[i]].format(**words))
         attributes.append("|".join([words["brand"], cat, sub_name, words["material"]]))
     return Catalogue(
-        category=category, subcategory=subcategory, brand=brand, material=material,
-        colour=colour, style=style, log_popularity=log_popularity,
-        titles=np.asarray(titles, dtype=object), attributes=np.asarray(attributes, dtype=object),
+        category=category,
+        subcategory=subcategory,
+        brand=brand,
+        material=material,
+        colour=colour,
+        style=style,
+        log_popularity=log_popularity,
+        titles=np.asarray(titles, dtype=object),
+        attributes=np.asarray(attributes, dtype=object),
         asins=np.asarray([f"B0SYN{i:05d}" for i in range(n)], dtype=object),
     )
 

@@ -17,8 +17,9 @@ from corrkd_jax.features import store
 from corrkd_jax.features.items import load_items
 from corrkd_jax.features.stage import default_out_dir, ensure_features, validate_config
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "stage-1 config file (configs/features)",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "stage-1 config file (configs/features)", lock_config=True
+)
 
 
 def summarize(out_dir: str, views: Sequence[str]) -> str:
@@ -35,7 +36,8 @@ def summarize(out_dir: str, views: Sequence[str]) -> str:
             f" ({e['encode_seconds']:.1f} s) | reconstruction mse {r['mse']:.3g},"
             f" relative {r['relative_error']:.3f} | cos raw {r['cosine_raw']['mean']:.3f}"
             f"+-{r['cosine_raw']['std']:.3f}, reduced {r['cosine_reduced']['mean']:.3f}"
-            f"+-{r['cosine_reduced']['std']:.3f}")
+            f"+-{r['cosine_reduced']['std']:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -47,11 +49,13 @@ def main(argv: Sequence[str]) -> None:
     start = time.perf_counter()
     with validate.field("views"):
         validate_config(config)
-    items = load_items(config.data.root, format=config.data.format,
-                       min_core=int(config.data.min_core))
+    items = load_items(
+        config.data.root, format=config.data.format, min_core=int(config.data.min_core)
+    )
     # Every view's inputs are checked before any is encoded.
-    validate.check_view_inputs(config.views, tuple(config.views), items, prefix="views",
-                               root=config.data.root)
+    validate.check_view_inputs(
+        config.views, tuple(config.views), items, prefix="views", root=config.data.root
+    )
     out_dir = config.out_dir or default_out_dir(config)
     ensure_features(config, items, out_dir, force=config.force, progress=config.progress)
     print(summarize(out_dir, list(config.views)))

@@ -40,8 +40,15 @@ class _ClipKeywordNumpy(types.ModuleType):
         return getattr(jnp, name)
 
     @staticmethod
-    def clip(x: Any, min: Any = None, max: Any = None, *, a_min: Any = None,  # noqa: A002
-             a_max: Any = None, **kwargs: Any) -> Any:
+    def clip(
+        x: Any,
+        min: Any = None,
+        max: Any = None,
+        *,
+        a_min: Any = None,  # noqa: A002
+        a_max: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         """jnp.clip with the pre-0.10 keyword names mapped onto the current ones."""
         lo = min if a_min is None else a_min
         hi = max if a_max is None else a_max

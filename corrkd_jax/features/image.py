@@ -13,8 +13,13 @@ from PIL import Image
 
 from corrkd_jax.features.encoders import Encoder, ensure_encoder
 from corrkd_jax.features.pooling import IMAGE_POOLINGS, l2_normalize
-from corrkd_jax.features.sharding import (ShardedForward, local_mesh, global_batch_size,
-                                          pad_rows, run_batches)
+from corrkd_jax.features.sharding import (
+    ShardedForward,
+    global_batch_size,
+    local_mesh,
+    pad_rows,
+    run_batches,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MISSING = "missing"  # failure reason of an item without an image file
@@ -37,8 +42,9 @@ def index_image_dir(image_dir: str) -> dict[str, str]:
     return {stem: path for stem, (_, path) in best.items()}
 
 
-def find_image_files(image_dir: str, item_ids: Sequence[int],
-                     external_ids: Sequence[str]) -> list[str | None]:
+def find_image_files(
+    image_dir: str, item_ids: Sequence[int], external_ids: Sequence[str]
+) -> list[str | None]:
     """Per item: the file named by its item id, else by its external id (ASIN), else None."""
     index = index_image_dir(image_dir)
     found = []
@@ -56,9 +62,9 @@ def read_image(path: str) -> Image.Image:
         return image.convert("RGB")  # convert() forces the full decode inside the try
 
 
-def _image_batches(paths: Sequence[str | None], processor, batch_size: int,
-                   failures: dict[int, str]
-                   ) -> Iterator[tuple[np.ndarray, tuple[np.ndarray]]]:
+def _image_batches(
+    paths: Sequence[str | None], processor, batch_size: int, failures: dict[int, str]
+) -> Iterator[tuple[np.ndarray, tuple[np.ndarray]]]:
     """Yield (rows int [b], (pixel_values float32 [B, 3, H, W],)) over the readable images.
 
     Missing and unreadable images are recorded in `failures` (index -> reason), not yielded.
@@ -68,8 +74,10 @@ def _image_batches(paths: Sequence[str | None], processor, batch_size: int,
 
     def flush() -> tuple[np.ndarray, tuple[np.ndarray]]:
         pixels = processor(images=images, return_tensors="np")["pixel_values"]
-        batch = (np.asarray(rows, dtype=np.int64),
-                 (pad_rows(np.asarray(pixels, dtype=np.float32), batch_size),))
+        batch = (
+            np.asarray(rows, dtype=np.int64),
+            (pad_rows(np.asarray(pixels, dtype=np.float32), batch_size),),
+        )
         rows.clear()
         images.clear()
         return batch
@@ -101,8 +109,10 @@ def pool_image(outputs, pooling: str) -> jax.Array:
     if hidden.ndim == 4:  # convolutional: [B, C, H, W]
         if pooling == "mean":
             return jnp.mean(hidden.astype(jnp.float32), axis=(2, 3))
-        raise ValueError(f"pooling {pooling!r} needs a token sequence; this model outputs a "
-                         "spatial map: use 'pooler' or 'mean'")
+        raise ValueError(
+            f"pooling {pooling!r} needs a token sequence; this model outputs a "
+            "spatial map: use 'pooler' or 'mean'"
+        )
     if pooling == "cls":
         return hidden[:, 0].astype(jnp.float32)
     if pooling == "mean":
@@ -121,11 +131,18 @@ def _image_forward(encoder: Encoder, pooling: str, normalize: bool):
     return forward
 
 
-def encode_images(paths: Sequence[str | None], encoder: str | Encoder, *,
-                  pooling: str = "pooler", normalize: bool = False, batch_size: int = 32,
-                  dtype: str = "float32", mesh: jax.sharding.Mesh | None = None,
-                  progress: bool = True, desc: str = "image"
-                  ) -> tuple[np.ndarray, dict[int, str]]:
+def encode_images(
+    paths: Sequence[str | None],
+    encoder: str | Encoder,
+    *,
+    pooling: str = "pooler",
+    normalize: bool = False,
+    batch_size: int = 32,
+    dtype: str = "float32",
+    mesh: jax.sharding.Mesh | None = None,
+    progress: bool = True,
+    desc: str = "image",
+) -> tuple[np.ndarray, dict[int, str]]:
     """Embed image files [n] (None = no file) -> (float32 [n, d], failures {index: reason}).
 
     Images are resized, centre-cropped and normalised by the encoder's own image processor
@@ -145,16 +162,20 @@ def encode_images(paths: Sequence[str | None], encoder: str | Encoder, *,
         raise ValueError(f"none of the {len(paths)} items has an image file")
     key = ("image", pooling, bool(normalize), mesh)
     if key not in encoder.forwards:
-        encoder.forwards[key] = ShardedForward(_image_forward(encoder, pooling, normalize),
-                                               encoder.params, mesh)
+        encoder.forwards[key] = ShardedForward(
+            _image_forward(encoder, pooling, normalize), encoder.params, mesh
+        )
     forward = encoder.forwards[key]
     batches = _image_batches(paths, encoder.preprocessor, batch, failures)
     try:
-        out = run_batches(forward, batches, len(paths), progress=progress, desc=desc,
-                          total=readable)
+        out = run_batches(
+            forward, batches, len(paths), progress=progress, desc=desc, total=readable
+        )
     except ValueError as err:
         if len(failures) == len(paths):
-            raise ValueError(f"no readable image among {len(paths)} items; first failures: "
-                             f"{dict(list(failures.items())[:5])}") from err
+            raise ValueError(
+                f"no readable image among {len(paths)} items; first failures: "
+                f"{dict(list(failures.items())[:5])}"
+            ) from err
         raise
     return out, failures  # rows of failed images were never written: zeros

@@ -26,16 +26,16 @@ def view_texts(items: ItemTable, fields: Sequence[str]) -> tuple[list[str], np.n
         raise ValueError("a text view needs at least one field")
     unknown = [f for f in fields if f not in items.fields]
     if unknown:
-        raise ValueError(f"item table has no field(s) {unknown}; available: "
-                         f"{sorted(items.fields)}")
+        raise ValueError(f"item table has no field(s) {unknown}; available: {sorted(items.fields)}")
     size = items.num_items + 1
     texts = [""] * size
     source = np.full(size, -1, dtype=np.int64)
     for k, name in enumerate(fields):
         column = items.fields[name]
         if len(column) != size:
-            raise ValueError(f"item field {name!r} has {len(column)} rows, expected "
-                             f"num_items + 1 = {size}")
+            raise ValueError(
+                f"item field {name!r} has {len(column)} rows, expected num_items + 1 = {size}"
+            )
         for row in range(1, size):
             if source[row] < 0:
                 text = str(column[row] or "").strip()

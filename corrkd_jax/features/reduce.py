@@ -64,8 +64,8 @@ def _error_stats(x: np.ndarray, reconstruction: np.ndarray) -> dict[str, float]:
     """MSE per element and relative error = SSE / total sum of squares about the mean."""
     residual = (x - reconstruction).astype(np.float64)
     centred = (x - x.mean(0)).astype(np.float64)
-    sse = float(np.sum(residual ** 2))
-    return {"mse": sse / x.size, "relative_error": sse / max(float(np.sum(centred ** 2)), 1e-30)}
+    sse = float(np.sum(residual**2))
+    return {"mse": sse / x.size, "relative_error": sse / max(float(np.sum(centred**2)), 1e-30)}
 
 
 def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, dict[str, Any]]:
@@ -77,13 +77,21 @@ def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, dict[str, Any]]:
     components = vt[:dim]
     codes = (x - mean) @ components.T
     stats = _error_stats(x, codes @ components + mean)
-    stats["explained_variance"] = float(np.sum(singular[:dim] ** 2) / np.sum(singular ** 2))
+    stats["explained_variance"] = float(np.sum(singular[:dim] ** 2) / np.sum(singular**2))
     return codes.astype(np.float32), stats
 
 
-def fit_autoencoder(x: np.ndarray, dim: int, *, epochs: int = 300, lr: float = 1e-3,
-                    batch_size: int = 256, seed: int = 0, tol: float = 1e-4,
-                    patience: int = 20) -> tuple[np.ndarray, dict[str, Any]]:
+def fit_autoencoder(
+    x: np.ndarray,
+    dim: int,
+    *,
+    epochs: int = 300,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    tol: float = 1e-4,
+    patience: int = 20,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Train the autoencoder on x [n, d_raw] (MSE, Adam) -> (codes float32 [n, dim], stats).
 
     One jitted call per epoch (lax.scan over shuffled mini-batches; the last one wraps around).
@@ -118,8 +126,9 @@ def fit_autoencoder(x: np.ndarray, dim: int, *, epochs: int = 300, lr: float = 1
 
     best, stale, history = math.inf, 0, []
     for epoch in range(epochs):
-        params, opt_state, loss = run_epoch(params, opt_state,
-                                            jax.random.fold_in(shuffle_key, epoch))
+        params, opt_state, loss = run_epoch(
+            params, opt_state, jax.random.fold_in(shuffle_key, epoch)
+        )
         history.append(float(loss))
         if history[-1] < best * (1.0 - tol):
             best, stale = history[-1], 0
@@ -131,14 +140,24 @@ def fit_autoencoder(x: np.ndarray, dim: int, *, epochs: int = 300, lr: float = 1
     codes = np.asarray(apply(params, data), np.float32)
     reconstruction = np.asarray(jax.jit(model.apply)({"params": params}, data), np.float32)
     stats = _error_stats(x, reconstruction)
-    stats.update(epochs_run=len(history), final_train_loss=history[-1],
-                 converged=len(history) < epochs)
+    stats.update(
+        epochs_run=len(history), final_train_loss=history[-1], converged=len(history) < epochs
+    )
     return codes, stats
 
 
-def reduce_features(x: np.ndarray, method: str = "autoencoder", dim: int = 128, *,
-                    epochs: int = 300, lr: float = 1e-3, batch_size: int = 256, seed: int = 0,
-                    tol: float = 1e-4, patience: int = 20) -> tuple[np.ndarray, dict[str, Any]]:
+def reduce_features(
+    x: np.ndarray,
+    method: str = "autoencoder",
+    dim: int = 128,
+    *,
+    epochs: int = 300,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    tol: float = 1e-4,
+    patience: int = 20,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Reduce x float [N + 1, d_raw] -> (float32 [N + 1, d], stats).
 
     method: "autoencoder" (sigmoid codes, all positive), "pca" (centred projections) or "none"
@@ -159,17 +178,28 @@ def reduce_features(x: np.ndarray, method: str = "autoencoder", dim: int = 128, 
         out, stats = x.copy(), {"mse": 0.0, "relative_error": 0.0}
     else:
         if len(rows) < 2:
-            raise ValueError(f"need at least 2 rows with content to fit {method}, "
-                             f"got {len(rows)}")
+            raise ValueError(f"need at least 2 rows with content to fit {method}, got {len(rows)}")
         if method == "pca":
             codes, stats = fit_pca(x[rows], dim)
         else:
-            codes, stats = fit_autoencoder(x[rows], dim, epochs=epochs, lr=lr,
-                                           batch_size=batch_size, seed=seed, tol=tol,
-                                           patience=patience)
+            codes, stats = fit_autoencoder(
+                x[rows],
+                dim,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                seed=seed,
+                tol=tol,
+                patience=patience,
+            )
         out = np.zeros((x.shape[0], dim), np.float32)
         out[rows] = codes
-    stats.update(method=method, dim=int(out.shape[1]), fitted_rows=int(len(rows)),
-                 seconds=time.perf_counter() - start, cosine_raw=cosine_spread(x, seed=seed),
-                 cosine_reduced=cosine_spread(out, seed=seed))
+    stats.update(
+        method=method,
+        dim=int(out.shape[1]),
+        fitted_rows=int(len(rows)),
+        seconds=time.perf_counter() - start,
+        cosine_raw=cosine_spread(x, seed=seed),
+        cosine_reduced=cosine_spread(out, seed=seed),
+    )
     return out, stats

@@ -49,10 +49,15 @@ def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
-def run_batches(forward: ShardedForward,
-                batches: Iterable[tuple[np.ndarray, tuple[np.ndarray, ...]]],
-                num_rows: int, *, progress: bool = True, desc: str = "",
-                total: int | None = None) -> np.ndarray:
+def run_batches(
+    forward: ShardedForward,
+    batches: Iterable[tuple[np.ndarray, tuple[np.ndarray, ...]]],
+    num_rows: int,
+    *,
+    progress: bool = True,
+    desc: str = "",
+    total: int | None = None,
+) -> np.ndarray:
     """(rows int [b], arrays [B, ...]) batches -> float32 [num_rows, d], row r = result of r.
 
     `rows` are the output rows of the batch's first b entries; the padded entries beyond b are
@@ -62,8 +67,14 @@ def run_batches(forward: ShardedForward,
     """
     if num_rows < 1:
         raise ValueError("nothing to encode (0 inputs)")
-    bar = tqdm.tqdm(total=num_rows if total is None else total, desc=desc, unit="item",
-                    disable=not progress, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm.tqdm(
+        total=num_rows if total is None else total,
+        desc=desc,
+        unit="item",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     out: np.ndarray | None = None
     pending: tuple[np.ndarray, jax.Array] | None = None
 

@@ -7,19 +7,19 @@ Entry points: `build_model(config, num_items, view_features)` and
 from __future__ import annotations
 
 from corrkd_jax.models.build import (
-        BACKBONES,
-        build_model,
-        init_params,
-        kd_node_items,
-        make_backbone,
+    BACKBONES,
+    build_model,
+    init_params,
+    kd_node_items,
+    make_backbone,
 )
 from corrkd_jax.models.recommender import Recommender
 
 __all__ = [
-        "BACKBONES",
-        "Recommender",
-        "build_model",
-        "init_params",
-        "kd_node_items",
-        "make_backbone",
+    "BACKBONES",
+    "Recommender",
+    "build_model",
+    "init_params",
+    "kd_node_items",
+    "make_backbone",
 ]

@@ -15,17 +15,17 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from corrkd_jax.losses import KINDS
 from corrkd_jax.models.gru4rec import GRU4Rec
 from corrkd_jax.models.recommender import Recommender, constant_init
-from corrkd_jax.losses import KINDS
 from corrkd_jax.models.sasrec import ACTIVATIONS, NORMS, POSITIONS, SASRec, SASRecEncoder
 from corrkd_jax.models.session_graph import SessionGraph
 from corrkd_jax.variants import get_variant
 
 BACKBONES: dict[str, type[nn.Module]] = {
-        "session_graph": SessionGraph,
-        "sasrec": SASRec,
-        "gru4rec": GRU4Rec,
+    "session_graph": SessionGraph,
+    "sasrec": SASRec,
+    "gru4rec": GRU4Rec,
 }
 PAIR_DTYPES = ("float32", "bfloat16")
 _VIEW_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # usable inside a parameter name
@@ -36,8 +36,8 @@ def _backbone_class(name: str) -> type[nn.Module]:
         return BACKBONES[name]
     except KeyError:
         raise ValueError(
-                f"model.backbone={name!r} is not a known backbone; choose one of "
-                f"{sorted(BACKBONES)}") from None
+            f"model.backbone={name!r} is not a known backbone; choose one of {sorted(BACKBONES)}"
+        ) from None
 
 
 def kd_node_items(batch: Mapping[str, Any], backbone: str) -> Any:
@@ -76,8 +76,13 @@ def make_backbone(model_config: Any) -> nn.Module:
         if int(section.last_n) < 1:
             raise ValueError(f"model.session_graph.last_n={section.last_n} must be >= 1")
         _check_rate("model.session_graph.attention_dropout", float(section.attention_dropout))
-        return SessionGraph(dim, dropout, int(section.last_n), float(section.negative_slope),
-                            float(section.attention_dropout))
+        return SessionGraph(
+            dim,
+            dropout,
+            int(section.last_n),
+            float(section.negative_slope),
+            float(section.attention_dropout),
+        )
     if cls is SASRec:
         section = model_config.sasrec
         heads = int(section.num_heads)
@@ -87,15 +92,24 @@ def make_backbone(model_config: Any) -> nn.Module:
         _check_choice("model.sasrec.activation", section.activation, ACTIVATIONS)
         _check_choice("model.sasrec.positions", section.positions, POSITIONS)
         if int(section.ffn_ratio) < 1 or float(section.init_std) < 0:
-            raise ValueError(f"model.sasrec.ffn_ratio={section.ffn_ratio} must be >= 1 and "
-                             f"model.sasrec.init_std={section.init_std} >= 0")
+            raise ValueError(
+                f"model.sasrec.ffn_ratio={section.ffn_ratio} must be >= 1 and "
+                f"model.sasrec.init_std={section.init_std} >= 0"
+            )
         encoder = SASRecEncoder(
-                dim=dim, num_blocks=int(section.num_blocks), num_heads=heads, dropout=dropout,
-                max_positions=int(section.max_positions), norm=section.norm,
-                layer_norm_eps=float(section.layer_norm_eps), ffn_ratio=int(section.ffn_ratio),
-                activation=section.activation, init_std=float(section.init_std),
-                broadcast_attention_dropout=bool(section.broadcast_attention_dropout),
-                positions=section.positions)
+            dim=dim,
+            num_blocks=int(section.num_blocks),
+            num_heads=heads,
+            dropout=dropout,
+            max_positions=int(section.max_positions),
+            norm=section.norm,
+            layer_norm_eps=float(section.layer_norm_eps),
+            ffn_ratio=int(section.ffn_ratio),
+            activation=section.activation,
+            init_std=float(section.init_std),
+            broadcast_attention_dropout=bool(section.broadcast_attention_dropout),
+            positions=section.positions,
+        )
         return SASRec(dim, encoder)
     hidden = int(model_config.gru4rec.hidden)
     if hidden < 1:
@@ -104,27 +118,30 @@ def make_backbone(model_config: Any) -> nn.Module:
 
 
 def _checked_features(
-        views: tuple[str, ...],
-        view_features: Mapping[str, np.ndarray],
-        num_items: int,
-        dim: int,
+    views: tuple[str, ...],
+    view_features: Mapping[str, np.ndarray],
+    num_items: int,
+    dim: int,
 ) -> list[np.ndarray]:
     """The float32 feature table of each view, validated ([num_items + 1, dim], finite)."""
     tables = []
     for view in views:
         if view not in view_features:
             raise ValueError(
-                    f"model.views lists {view!r} but no features were given for it "
-                    f"(available: {sorted(view_features)})")
+                f"model.views lists {view!r} but no features were given for it "
+                f"(available: {sorted(view_features)})"
+            )
         table = np.asarray(view_features[view], np.float32)
         if table.ndim != 2 or table.shape[0] != num_items + 1:
             raise ValueError(
-                    f"features of view {view!r} have shape {table.shape}; expected "
-                    f"[num_items + 1, dim] = [{num_items + 1}, {dim}] (row 0 = padding)")
+                f"features of view {view!r} have shape {table.shape}; expected "
+                f"[num_items + 1, dim] = [{num_items + 1}, {dim}] (row 0 = padding)"
+            )
         if table.shape[1] != dim:
             raise ValueError(
-                    f"features of view {view!r} are {table.shape[1]}-d but model.dim={dim}; "
-                    f"reduce them to model.dim in stage 1")
+                f"features of view {view!r} are {table.shape[1]}-d but model.dim={dim}; "
+                f"reduce them to model.dim in stage 1"
+            )
         if not np.isfinite(table).all():
             raise ValueError(f"features of view {view!r} contain NaN or inf")
         tables.append(table)
@@ -132,7 +149,7 @@ def _checked_features(
 
 
 def build_model(
-        config: Any, num_items: int, view_features: Mapping[str, np.ndarray]
+    config: Any, num_items: int, view_features: Mapping[str, np.ndarray]
 ) -> Recommender:
     """The configured recommender (see the module docstring for the fields read).
 
@@ -165,27 +182,29 @@ def build_model(
     _check_choice("kd.corr_kind", kd.corr_kind, KINDS)
     _check_choice("kd.pair_dtype", kd.pair_dtype, PAIR_DTYPES)
     if float(kd.tau) <= 0 or int(kd.num_codes) < 2 or int(kd.pair_chunk) < 0:
-        raise ValueError(f"kd.tau={kd.tau} must be > 0, kd.num_codes={kd.num_codes} >= 2 and "
-                         f"kd.pair_chunk={kd.pair_chunk} >= 0")
+        raise ValueError(
+            f"kd.tau={kd.tau} must be > 0, kd.num_codes={kd.num_codes} >= 2 and "
+            f"kd.pair_chunk={kd.pair_chunk} >= 0"
+        )
     return Recommender(
-            num_items=num_items,
-            dim=dim,
-            backbone=make_backbone(model_config),
-            views=views,
-            view_inits=tuple(constant_init(t) for t in tables),
-            freeze_views=variant.table_group == "frozen",
-            holistic=variant.holistic,
-            codes=variant.codes,
-            corr_kind=kd.corr_kind,
-            tau=float(kd.tau),
-            num_codes=int(kd.num_codes),
-            pair_chunk=int(kd.pair_chunk),
-            pair_dtype=kd.pair_dtype,
+        num_items=num_items,
+        dim=dim,
+        backbone=make_backbone(model_config),
+        views=views,
+        view_inits=tuple(constant_init(t) for t in tables),
+        freeze_views=variant.table_group == "frozen",
+        holistic=variant.holistic,
+        codes=variant.codes,
+        corr_kind=kd.corr_kind,
+        tau=float(kd.tau),
+        num_codes=int(kd.num_codes),
+        pair_chunk=int(kd.pair_chunk),
+        pair_dtype=kd.pair_dtype,
     )
 
 
 def init_params(
-        model: Recommender, batch: Mapping[str, Any], seed: int | jax.Array = 0
+    model: Recommender, batch: Mapping[str, Any], seed: int | jax.Array = 0
 ) -> dict[str, Any]:
     """Initial parameters of `model` for a batch's shapes (KD heads included).
 

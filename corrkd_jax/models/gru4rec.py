@@ -66,8 +66,13 @@ class GRU4Rec(nn.Module):
     output_proj: bool = False
 
     @nn.compact
-    def __call__(self, id_rows: jax.Array, view_rows: Sequence[jax.Array],
-                 batch: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+    def __call__(
+        self,
+        id_rows: jax.Array,
+        view_rows: Sequence[jax.Array],
+        batch: Mapping[str, jax.Array],
+        train: bool = False,
+    ) -> jax.Array:
         """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md):
         the state after each step, projected to d when `output_proj` or hidden != d."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])

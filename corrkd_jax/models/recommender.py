@@ -64,12 +64,12 @@ class Recommender(nn.Module):
 
     @nn.compact
     def __call__(
-            self,
-            batch: Mapping[str, jax.Array],
-            teacher_signals: Mapping[str, Any] | None = None,
-            train: bool = False,
-            return_sequence: bool = False,
-            all_positions: bool = False,
+        self,
+        batch: Mapping[str, jax.Array],
+        teacher_signals: Mapping[str, Any] | None = None,
+        train: bool = False,
+        return_sequence: bool = False,
+        all_positions: bool = False,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Scores every item and computes the unweighted distillation terms.
 
@@ -96,21 +96,27 @@ class Recommender(nn.Module):
         nodes = jnp.asarray(batch[self.backbone.node_key], jnp.int32)  # [B, Ln]
         real = (nodes > 0)[..., None]
         item_embedding = nn.Embed(
-                self.num_items + 1, self.dim, embedding_init=nn.initializers.normal(0.02),
-                name="item_embedding")
+            self.num_items + 1,
+            self.dim,
+            embedding_init=nn.initializers.normal(0.02),
+            name="item_embedding",
+        )
         # Rows are gathered once and reused by the backbone and the student heads.
         id_rows = jnp.where(real, item_embedding(nodes), 0.0)
         view_rows = {}
         for view, init in zip(self.views, self.view_inits):
-            rows = nn.Embed(self.num_items + 1, self.dim, embedding_init=init,
-                            name=f"view_{view}")(nodes)
+            rows = nn.Embed(self.num_items + 1, self.dim, embedding_init=init, name=f"view_{view}")(
+                nodes
+            )
             if self.freeze_views:
                 rows = jax.lax.stop_gradient(rows)
             view_rows[view] = jnp.where(real, rows, 0.0)
 
         if all_positions and not self.backbone.per_position:
-            raise ValueError(f"{type(self.backbone).__name__} gives one vector per history; "
-                             "whole-sequence training (all_positions) needs SASRec or GRU4Rec")
+            raise ValueError(
+                f"{type(self.backbone).__name__} gives one vector per history; "
+                "whole-sequence training (all_positions) needs SASRec or GRU4Rec"
+            )
         sequence = self.backbone(id_rows, tuple(view_rows.values()), batch, train=train)
         if self.backbone.per_position and not all_positions:
             sequence = sequence[:, -1]  # right-aligned: the last column sees the whole history
@@ -121,11 +127,11 @@ class Recommender(nn.Module):
         return logits, self._distill(nodes, view_rows, teacher_signals, batch)
 
     def _distill(
-            self,
-            nodes: jax.Array,
-            view_rows: Mapping[str, jax.Array],
-            teacher_signals: Mapping[str, Any] | None,
-            batch: Mapping[str, jax.Array],
+        self,
+        nodes: jax.Array,
+        view_rows: Mapping[str, jax.Array],
+        teacher_signals: Mapping[str, Any] | None,
+        batch: Mapping[str, jax.Array],
     ) -> dict[str, jax.Array]:
         """The unweighted KD terms of each view (see `__call__`); the code term runs over
         `batch["pairs"]` when the batch lists its real pairs (`corrkd_jax.data.pairs`)."""
@@ -134,10 +140,19 @@ class Recommender(nn.Module):
             return aux
         mask = pair_mask(nodes) if teacher_signals is not None else None
         for view, rows in view_rows.items():
-            projection = (HolisticProjection(self.dim, name=f"hol_proj_{view}")
-                          if self.holistic else None)
-            mlp = (CodeMLP(self.dim, self.num_codes, dtype=jnp.dtype(self.pair_dtype),
-                           name=f"code_mlp_{view}") if self.codes else None)
+            projection = (
+                HolisticProjection(self.dim, name=f"hol_proj_{view}") if self.holistic else None
+            )
+            mlp = (
+                CodeMLP(
+                    self.dim,
+                    self.num_codes,
+                    dtype=jnp.dtype(self.pair_dtype),
+                    name=f"code_mlp_{view}",
+                )
+                if self.codes
+                else None
+            )
             if teacher_signals is None:
                 if self.is_initializing():
                     # Create the heads' parameters (one node: no [B, Ln, Ln, d] tensor).
@@ -151,18 +166,25 @@ class Recommender(nn.Module):
                 shape = tuple(getattr(signals, field).shape)
                 if shape != expected:
                     raise ValueError(
-                            f"teacher_signals[{view!r}].{field} has shape {shape}, expected "
-                            f"{expected} (computed at kd_node_items of the same batch)")
+                        f"teacher_signals[{view!r}].{field} has shape {shape}, expected "
+                        f"{expected} (computed at kd_node_items of the same batch)"
+                    )
             if projection is not None:
                 aux[f"hol/{view}"] = holistic_term(
-                        projection, rows, signals.corr, mask, self.corr_kind, self.tau)
+                    projection, rows, signals.corr, mask, self.corr_kind, self.tau
+                )
             if mlp is not None:
                 with jax.named_scope("code_term"):  # names the ops in profiles
                     if "pairs" in batch:
                         aux[f"code/{view}"] = packed_code_term(
-                                mlp, rows, signals.codes, (nodes > 0).astype(jnp.float32),
-                                batch["pairs"], batch["pair_weights"],
-                                chunk=self.pair_chunk)
+                            mlp,
+                            rows,
+                            signals.codes,
+                            (nodes > 0).astype(jnp.float32),
+                            batch["pairs"],
+                            batch["pair_weights"],
+                            chunk=self.pair_chunk,
+                        )
                     else:
                         aux[f"code/{view}"] = code_term(mlp, rows, signals.codes, mask)
         return aux

@@ -28,9 +28,11 @@ from corrkd_jax.models.fusion import GatedFusion
 
 NORMS = ("pre", "post")
 POSITIONS = ("from_start", "from_end")
-ACTIVATIONS = {"gelu": lambda x: nn.gelu(x, approximate=False),
-               "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
-               "relu": nn.relu}
+ACTIVATIONS = {
+    "gelu": lambda x: nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
+    "relu": nn.relu,
+}
 
 
 def kernel_initializer(init_std: float) -> nn.initializers.Initializer:
@@ -72,8 +74,8 @@ class SASRecEncoder(nn.Module):
         length = x.shape[1]
         if length > self.max_positions:
             raise ValueError(
-                    f"sequence length {length} exceeds model.sasrec.max_positions="
-                    f"{self.max_positions}")
+                f"sequence length {length} exceeds model.sasrec.max_positions={self.max_positions}"
+            )
         deterministic = not train
         kernel_init = kernel_initializer(self.init_std)
         activation = ACTIVATIONS[self.activation]
@@ -84,9 +86,12 @@ class SASRecEncoder(nn.Module):
         def dropout(y: jax.Array) -> jax.Array:
             return nn.Dropout(self.dropout, deterministic=deterministic)(y)
 
-        pos = nn.Embed(self.max_positions, self.dim,
-                       embedding_init=nn.initializers.normal(0.02),
-                       name="position_embedding")(position_ids(mask, self.positions))
+        pos = nn.Embed(
+            self.max_positions,
+            self.dim,
+            embedding_init=nn.initializers.normal(0.02),
+            name="position_embedding",
+        )(position_ids(mask, self.positions))
         keep = mask[..., None].astype(x.dtype)
         x = x + pos
         if self.norm == "post":
@@ -95,16 +100,22 @@ class SASRecEncoder(nn.Module):
         # Causal and key-padding mask: [B, 1, L, L]; padded queries see no key (flax fills
         # such rows with a uniform softmax: finite, and never read by real positions).
         attn_mask = nn.combine_masks(
-                nn.make_causal_mask(mask, dtype=jnp.bool_),
-                nn.make_attention_mask(jnp.ones_like(mask), mask, dtype=jnp.bool_))
+            nn.make_causal_mask(mask, dtype=jnp.bool_),
+            nn.make_attention_mask(jnp.ones_like(mask), mask, dtype=jnp.bool_),
+        )
         for i in range(self.num_blocks):
             attention = nn.MultiHeadDotProductAttention(
-                    num_heads=self.num_heads, qkv_features=self.dim,
-                    dropout_rate=self.dropout, deterministic=deterministic,
-                    broadcast_dropout=self.broadcast_attention_dropout,
-                    kernel_init=kernel_init, name=f"attention_{i}")
-            ffn_in = nn.Dense(self.ffn_ratio * self.dim, kernel_init=kernel_init,
-                              name=f"ffn_in_{i}")
+                num_heads=self.num_heads,
+                qkv_features=self.dim,
+                dropout_rate=self.dropout,
+                deterministic=deterministic,
+                broadcast_dropout=self.broadcast_attention_dropout,
+                kernel_init=kernel_init,
+                name=f"attention_{i}",
+            )
+            ffn_in = nn.Dense(
+                self.ffn_ratio * self.dim, kernel_init=kernel_init, name=f"ffn_in_{i}"
+            )
             ffn_out = nn.Dense(self.dim, kernel_init=kernel_init, name=f"ffn_out_{i}")
             if self.norm == "post":
                 x = layer_norm(f"attention_norm_{i}")(x + dropout(attention(x, x, mask=attn_mask)))
@@ -130,8 +141,13 @@ class SASRec(nn.Module):
     encoder: SASRecEncoder  # its settings (layers, heads, dropout, norm, ...) are the backbone's
 
     @nn.compact
-    def __call__(self, id_rows: jax.Array, view_rows: Sequence[jax.Array],
-                 batch: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
+    def __call__(
+        self,
+        id_rows: jax.Array,
+        view_rows: Sequence[jax.Array],
+        batch: Mapping[str, jax.Array],
+        train: bool = False,
+    ) -> jax.Array:
         """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md);
         the last column is the whole history's vector."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])

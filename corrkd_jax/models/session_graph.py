@@ -103,11 +103,11 @@ class SessionGraph(nn.Module):
 
     @nn.compact
     def __call__(
-            self,
-            id_rows: jax.Array,
-            view_rows: Sequence[jax.Array],
-            batch: Mapping[str, jax.Array],
-            train: bool = False,
+        self,
+        id_rows: jax.Array,
+        view_rows: Sequence[jax.Array],
+        batch: Mapping[str, jax.Array],
+        train: bool = False,
     ) -> jax.Array:
         """Sequence vectors.
 
@@ -119,9 +119,12 @@ class SessionGraph(nn.Module):
 
         Returns: float32 [B, d].
         """
-        graph = RelationalGAT(self.dim, negative_slope=self.negative_slope,
-                              attention_dropout=self.attention_dropout, name="gnn")(
-                id_rows, batch["adjacency"], train)
+        graph = RelationalGAT(
+            self.dim,
+            negative_slope=self.negative_slope,
+            attention_dropout=self.attention_dropout,
+            name="gnn",
+        )(id_rows, batch["adjacency"], train)
         fused = GatedFusion(self.dim, name="fusion")([id_rows, graph, *view_rows])  # [B, Ln, d]
         fused = nn.Dropout(self.dropout, deterministic=not train)(fused)
         positions = jnp.take_along_axis(fused, batch["alias"][..., None], axis=1)  # [B, Lb, d]

@@ -49,8 +49,9 @@ class CodeMLP(nn.Module):
     @nn.compact
     def __call__(self, pair_diff: jax.Array) -> jax.Array:
         """Args: pair_diff float32 [..., d]. Returns: float32 [..., num_codes]."""
-        hidden = nn.relu(nn.Dense(self.dim, dtype=self.dtype, name="hidden")(
-                pair_diff.astype(jnp.float32)))
+        hidden = nn.relu(
+            nn.Dense(self.dim, dtype=self.dtype, name="hidden")(pair_diff.astype(jnp.float32))
+        )
         logits = nn.Dense(self.num_codes, dtype=self.dtype, name="logits")(hidden)
         return logits.astype(jnp.float32)
 
@@ -65,12 +66,12 @@ def pair_mask(node_items: jax.Array) -> jax.Array:
 
 
 def holistic_term(
-        projection: HolisticProjection,
-        rows: jax.Array,
-        teacher_corr: jax.Array,
-        mask: jax.Array,
-        kind: str,
-        tau: float,
+    projection: HolisticProjection,
+    rows: jax.Array,
+    teacher_corr: jax.Array,
+    mask: jax.Array,
+    kind: str,
+    tau: float,
 ) -> jax.Array:
     """Unweighted holistic loss of one view.
 
@@ -88,7 +89,7 @@ def holistic_term(
 
 
 def code_term(
-        mlp: CodeMLP, rows: jax.Array, teacher_codes: jax.Array, mask: jax.Array
+    mlp: CodeMLP, rows: jax.Array, teacher_codes: jax.Array, mask: jax.Array
 ) -> jax.Array:
     """Unweighted correlation-code loss of one view.
 
@@ -112,9 +113,9 @@ def code_term(
     zero_pair = mlp(jnp.zeros((1, 1, rows.shape[-1]), jnp.float32))  # [1, 1, K]
     on_diag = jnp.broadcast_to(zero_pair, (batch, length, zero_pair.shape[-1]))
     parts = (
-            (upper, upper_i, upper_j),  # pairs (i, j), i < j
-            (upper, upper_j, upper_i),  # pairs (j, i): the same logits
-            (on_diag, diag, diag),
+        (upper, upper_i, upper_j),  # pairs (i, j), i < j
+        (upper, upper_j, upper_i),  # pairs (j, i): the same logits
+        (on_diag, diag, diag),
     )
     total, count = 0.0, 0.0
     for logits, rows_idx, cols_idx in parts:
@@ -122,8 +123,10 @@ def code_term(
         part_count = part_mask.sum()
         # Shapes [B, P, 1, K], [B, P, 1]: the loss's [B, L, L(, K)] layout with one column.
         mean = correlation_code_loss(
-                logits[:, :, None], teacher_codes[:, rows_idx, cols_idx][:, :, None],
-                part_mask[:, :, None])
+            logits[:, :, None],
+            teacher_codes[:, rows_idx, cols_idx][:, :, None],
+            part_mask[:, :, None],
+        )
         total = total + part_count * mean
         count = count + part_count
     return total / jnp.maximum(count, 1.0)
@@ -148,15 +151,23 @@ def code_mlp_apply(params: Any, pair_diff: jax.Array, dtype: Any = jnp.float32) 
     return dense(hidden, params["logits"]).astype(jnp.float32)
 
 
-def _chunk_ce(params: Any, left_rows: jax.Array, right_rows: jax.Array, forward_codes: jax.Array,
-              backward_codes: jax.Array, weights: jax.Array, dtype: Any) -> jax.Array:
+def _chunk_ce(
+    params: Any,
+    left_rows: jax.Array,
+    right_rows: jax.Array,
+    forward_codes: jax.Array,
+    backward_codes: jax.Array,
+    weights: jax.Array,
+    dtype: Any,
+) -> jax.Array:
     """Summed CE of one chunk of pairs scored against z[i, j] and z[j, i].
 
     Args: left_rows, right_rows float32 [G, c, d]; forward_codes, backward_codes int32
     [G, c]; weights float32 [G, c] (0 = padding slot). Returns: float32 scalar.
     """
     log_probs = jax.nn.log_softmax(
-            code_mlp_apply(params, jnp.abs(left_rows - right_rows), dtype), axis=-1)  # [G, c, K]
+        code_mlp_apply(params, jnp.abs(left_rows - right_rows), dtype), axis=-1
+    )  # [G, c, K]
     forward = jnp.take_along_axis(log_probs, forward_codes[..., None], -1)[..., 0]
     backward = jnp.take_along_axis(log_probs, backward_codes[..., None], -1)[..., 0]
     return jnp.where(weights > 0, -(forward + backward), 0.0).sum()
@@ -166,8 +177,13 @@ def _chunk_inputs(grouped: jax.Array, codes: jax.Array, part: jax.Array, weights
     """Gathers one chunk: part int32 [G, c, 3] -> rows of i and j, z[i, j], z[j, i], weights."""
     group = jnp.arange(grouped.shape[0])[:, None]
     row, left, right = part[..., 0], part[..., 1], part[..., 2]
-    return (grouped[group, row, left], grouped[group, row, right],
-            codes[group, row, left, right], codes[group, row, right, left], weights)
+    return (
+        grouped[group, row, left],
+        grouped[group, row, right],
+        codes[group, row, left, right],
+        codes[group, row, right, left],
+        weights,
+    )
 
 
 def _chunked(pairs: jax.Array, weights: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
@@ -178,18 +194,28 @@ def _chunked(pairs: jax.Array, weights: jax.Array, chunk: int) -> tuple[jax.Arra
     pad = steps * chunk - capacity  # padding slots: pair (0, 0, 0) with weight 0
     pairs = jnp.pad(pairs, ((0, 0), (0, pad), (0, 0)))
     weights = jnp.pad(weights, ((0, 0), (0, pad)))
-    return (pairs.reshape(groups, steps, chunk, 3).swapaxes(0, 1),
-            weights.reshape(groups, steps, chunk).swapaxes(0, 1))
+    return (
+        pairs.reshape(groups, steps, chunk, 3).swapaxes(0, 1),
+        weights.reshape(groups, steps, chunk).swapaxes(0, 1),
+    )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _pairs_ce(params: Any, grouped: jax.Array, codes: jax.Array, pairs: jax.Array,
-              weights: jax.Array, chunk: int, dtype: Any) -> jax.Array:
+def _pairs_ce(
+    params: Any,
+    grouped: jax.Array,
+    codes: jax.Array,
+    pairs: jax.Array,
+    weights: jax.Array,
+    chunk: int,
+    dtype: Any,
+) -> jax.Array:
     """Summed pair CE over all listed pairs, `chunk` pairs at a time.
 
     Args: params: the code MLP's; grouped float32 [G, B / G, Ln, d]; codes int32
     [G, B / G, Ln, Ln]; pairs int32 [G, C, 3]; weights float32 [G, C]. Returns: scalar.
     """
+
     def body(total: jax.Array, xs: tuple[jax.Array, jax.Array]):
         inputs = _chunk_inputs(grouped, codes, *xs)
         return total + _chunk_ce(params, *inputs, dtype), None
@@ -209,24 +235,32 @@ def _pairs_ce_fwd(params, grouped, codes, pairs, weights, chunk, dtype):
         part = xs[0]
         inputs = _chunk_inputs(grouped, codes, *xs)
         value, (g_params, g_left, g_right) = jax.value_and_grad(_chunk_ce, argnums=(0, 1, 2))(
-                params, *inputs, dtype)
+            params, *inputs, dtype
+        )
         row, left, right = part[..., 0], part[..., 1], part[..., 2]
         grad_rows = grad_rows.at[group, row, left].add(g_left).at[group, row, right].add(g_right)
         grad_params = jax.tree.map(jnp.add, grad_params, g_params)
         return (total + value, grad_params, grad_rows), None
 
-    init = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params),
-            jnp.zeros_like(grouped))
-    (total, grad_params, grad_rows), _ = jax.lax.scan(body, init,
-                                                       _chunked(pairs, weights, chunk))
+    init = (
+        jnp.zeros((), jnp.float32),
+        jax.tree.map(jnp.zeros_like, params),
+        jnp.zeros_like(grouped),
+    )
+    (total, grad_params, grad_rows), _ = jax.lax.scan(body, init, _chunked(pairs, weights, chunk))
     return total, (grad_params, grad_rows, codes, pairs, weights)
 
 
 def _pairs_ce_bwd(chunk, dtype, residuals, cotangent):
     del chunk, dtype
     grad_params, grad_rows, codes, pairs, weights = residuals
-    return (jax.tree.map(lambda g: cotangent * g, grad_params), cotangent * grad_rows,
-            _zero_cotangent(codes), _zero_cotangent(pairs), jnp.zeros_like(weights))
+    return (
+        jax.tree.map(lambda g: cotangent * g, grad_params),
+        cotangent * grad_rows,
+        _zero_cotangent(codes),
+        _zero_cotangent(pairs),
+        jnp.zeros_like(weights),
+    )
 
 
 def _zero_cotangent(x: jax.Array) -> jax.Array:
@@ -238,13 +272,13 @@ _pairs_ce.defvjp(_pairs_ce_fwd, _pairs_ce_bwd)
 
 
 def packed_code_term(
-        mlp: CodeMLP,
-        rows: jax.Array,
-        teacher_codes: jax.Array,
-        node_mask: jax.Array,
-        pairs: jax.Array,
-        pair_weights: jax.Array,
-        chunk: int = PAIR_CHUNK,
+    mlp: CodeMLP,
+    rows: jax.Array,
+    teacher_codes: jax.Array,
+    node_mask: jax.Array,
+    pairs: jax.Array,
+    pair_weights: jax.Array,
+    chunk: int = PAIR_CHUNK,
 ) -> jax.Array:
     """`code_term` over the batch's listed real pairs instead of all `Ln^2` slots.
 
@@ -283,9 +317,14 @@ def packed_code_term(
     diag = jnp.arange(length)
     diag_total = -(zero_log_probs[teacher_codes[:, diag, diag]] * node_mask).sum()
     pair_total = _pairs_ce(
-            mlp.variables["params"], rows.reshape(groups, batch // groups, length, dim),
-            teacher_codes.reshape(groups, batch // groups, length, length),
-            pairs, pair_weights.astype(jnp.float32), chunk, jnp.dtype(mlp.dtype))
+        mlp.variables["params"],
+        rows.reshape(groups, batch // groups, length, dim),
+        teacher_codes.reshape(groups, batch // groups, length, length),
+        pairs,
+        pair_weights.astype(jnp.float32),
+        chunk,
+        jnp.dtype(mlp.dtype),
+    )
     count = 2.0 * (pair_weights > 0).sum() + node_mask.sum()
     return (pair_total + diag_total) / jnp.maximum(count, 1.0)
 
@@ -296,6 +335,6 @@ def signals_for_view(teacher_signals: Any, view: str) -> Any:
         return teacher_signals[view]
     except KeyError:
         raise ValueError(
-                f"teacher_signals has no entry for view {view!r} (has "
-                f"{sorted(teacher_signals)}); the teacher must cover every model.views entry"
+            f"teacher_signals has no entry for view {view!r} (has "
+            f"{sorted(teacher_signals)}); the teacher must cover every model.views entry"
         ) from None

@@ -19,8 +19,9 @@ PAIR_SEED = 20240324  # fixed (not the run's seed) so every run is measured on t
 NUM_PAIRS = 20_000
 
 
-def agreement_pairs(num_items: int, num_pairs: int = NUM_PAIRS,
-                    seed: int = PAIR_SEED) -> np.ndarray:
+def agreement_pairs(
+    num_items: int, num_pairs: int = NUM_PAIRS, seed: int = PAIR_SEED
+) -> np.ndarray:
     """int64 [P, 2]: random pairs of distinct item ids in 1..N (P = num_pairs)."""
     if num_items < 2:
         raise ValueError(f"agreement needs at least 2 items, got {num_items}")
@@ -40,8 +41,9 @@ def pair_cosines(table: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.sum(left * right, axis=1) / np.maximum(norms, 1e-8)
 
 
-def correlation_agreement(student_table: np.ndarray, teacher_table: np.ndarray,
-                          pairs: np.ndarray) -> float:
+def correlation_agreement(
+    student_table: np.ndarray, teacher_table: np.ndarray, pairs: np.ndarray
+) -> float:
     """Pearson correlation (over `pairs`) of the teacher's and the student's item-pair cosines.
 
     Args:
@@ -59,9 +61,14 @@ def correlation_agreement(student_table: np.ndarray, teacher_table: np.ndarray,
     return float(np.corrcoef(student, teacher)[0, 1])
 
 
-def view_agreements(params: Mapping[str, Any], teacher_features: Mapping[str, np.ndarray],
-                    pairs: np.ndarray) -> dict[str, float]:
+def view_agreements(
+    params: Mapping[str, Any], teacher_features: Mapping[str, np.ndarray], pairs: np.ndarray
+) -> dict[str, float]:
     """`agreement/<view>` for every view whose table `view_<view>` is in `params`."""
-    return {f"agreement/{view}": correlation_agreement(
-                    np.asarray(params[f"view_{view}"]["embedding"]), features, pairs)
-            for view, features in teacher_features.items() if f"view_{view}" in params}
+    return {
+        f"agreement/{view}": correlation_agreement(
+            np.asarray(params[f"view_{view}"]["embedding"]), features, pairs
+        )
+        for view, features in teacher_features.items()
+        if f"view_{view}" in params
+    }

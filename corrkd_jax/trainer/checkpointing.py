@@ -37,15 +37,17 @@ class Checkpoints:
         self.metric = metric
         common = dict(max_to_keep=1, create=not read_only, read_only=read_only)
         self.latest = ocp.CheckpointManager(
-                os.path.join(root, "latest"),
-                item_names=("state", "codebooks", "loader", "progress"),
-                options=ocp.CheckpointManagerOptions(**common))
+            os.path.join(root, "latest"),
+            item_names=("state", "codebooks", "loader", "progress"),
+            options=ocp.CheckpointManagerOptions(**common),
+        )
         self.best = ocp.CheckpointManager(
-                os.path.join(root, "best"),
-                item_names=("params", "summary"),
-                options=ocp.CheckpointManagerOptions(
-                        best_fn=lambda summary: float(summary[metric]), best_mode="max",
-                        **common))
+            os.path.join(root, "best"),
+            item_names=("params", "summary"),
+            options=ocp.CheckpointManagerOptions(
+                best_fn=lambda summary: float(summary[metric]), best_mode="max", **common
+            ),
+        )
 
     # ------------------------------------------------------------------ latest (resume)
 
@@ -54,25 +56,27 @@ class Checkpoints:
         return self.latest.latest_step()
 
     def save_latest(
-            self,
-            step: int,
-            state: Any,
-            codebooks: Mapping[str, Any],
-            loader_state: Mapping[str, Any],
-            progress: Mapping[str, Any],
+        self,
+        step: int,
+        state: Any,
+        codebooks: Mapping[str, Any],
+        loader_state: Mapping[str, Any],
+        progress: Mapping[str, Any],
     ) -> None:
         """Saves the resumable state at `step` (replacing the previous one once written)."""
         if step in self.latest.all_steps():
             return  # the same step was saved already (e.g. a mid-epoch save at an epoch end)
-        items = dict(state=ocp.args.StandardSave(state),
-                     loader=ocp.args.JsonSave(dict(loader_state)),
-                     progress=ocp.args.JsonSave(dict(progress)))
+        items = dict(
+            state=ocp.args.StandardSave(state),
+            loader=ocp.args.JsonSave(dict(loader_state)),
+            progress=ocp.args.JsonSave(dict(progress)),
+        )
         if codebooks:  # orbax refuses empty trees; variants without a teacher have none
             items["codebooks"] = ocp.args.StandardSave(dict(codebooks))
         self.latest.save(step, args=ocp.args.Composite(**items))
 
     def restore_latest(
-            self, state_template: Any, codebooks_template: Mapping[str, Any]
+        self, state_template: Any, codebooks_template: Mapping[str, Any]
     ) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Restores (state, codebooks, loader_state, progress) of the latest step.
 
@@ -83,9 +87,11 @@ class Checkpoints:
         step = self.latest.latest_step()
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.latest.directory}")
-        items = dict(state=ocp.args.StandardRestore(_abstract(state_template)),
-                     loader=ocp.args.JsonRestore(),
-                     progress=ocp.args.JsonRestore())
+        items = dict(
+            state=ocp.args.StandardRestore(_abstract(state_template)),
+            loader=ocp.args.JsonRestore(),
+            progress=ocp.args.JsonRestore(),
+        )
         if codebooks_template:
             items["codebooks"] = ocp.args.StandardRestore(_abstract(dict(codebooks_template)))
         restored = self.latest.restore(step, args=ocp.args.Composite(**items))
@@ -97,16 +103,18 @@ class Checkpoints:
         step = self.latest.latest_step()
         if step is None:
             return None
-        return self.latest.restore(step, args=ocp.args.Composite(
-                progress=ocp.args.JsonRestore())).progress
+        return self.latest.restore(
+            step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
+        ).progress
 
     def restore_codebooks(self) -> dict[str, Any] | None:
         """The saved codebooks (no template needed), None without a checkpoint or codebooks."""
         step = self.latest.latest_step()
         if step is None or "codebooks" not in self.latest.item_metadata(step):
             return None
-        restored = self.latest.restore(step, args=ocp.args.Composite(
-                codebooks=ocp.args.StandardRestore()))
+        restored = self.latest.restore(
+            step, args=ocp.args.Composite(codebooks=ocp.args.StandardRestore())
+        )
         return dict(restored.codebooks)
 
     # ------------------------------------------------------------------ best (by validation)
@@ -116,9 +124,13 @@ class Checkpoints:
         if step in self.best.all_steps():
             return  # written before an interruption; the replayed epoch is identical
         summary = dict(summary)
-        self.best.save(step, args=ocp.args.Composite(
-                params=ocp.args.StandardSave(params), summary=ocp.args.JsonSave(summary)),
-                metrics=summary)
+        self.best.save(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params), summary=ocp.args.JsonSave(summary)
+            ),
+            metrics=summary,
+        )
 
     def best_step(self) -> int | None:
         """Step of the best checkpoint (by `best_fn`), None when none was saved."""
@@ -134,10 +146,14 @@ class Checkpoints:
         step = self.best.best_step()
         if step is None:
             raise FileNotFoundError(f"no best checkpoint in {self.best.directory}")
-        params_args = (ocp.args.StandardRestore(_abstract(params_template))
-                       if params_template is not None else ocp.args.StandardRestore())
-        restored = self.best.restore(step, args=ocp.args.Composite(
-                params=params_args, summary=ocp.args.JsonRestore()))
+        params_args = (
+            ocp.args.StandardRestore(_abstract(params_template))
+            if params_template is not None
+            else ocp.args.StandardRestore()
+        )
+        restored = self.best.restore(
+            step, args=ocp.args.Composite(params=params_args, summary=ocp.args.JsonRestore())
+        )
         return restored.params, restored.summary
 
     def wait(self) -> None:

@@ -33,11 +33,13 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
     return get_config() if arg is None else get_config(arg)
 
 
-def sibling_config(config_file: str, relative: str,
-                   arg: str | None = None) -> ml_collections.ConfigDict:
+def sibling_config(
+    config_file: str, relative: str, arg: str | None = None
+) -> ml_collections.ConfigDict:
     """Loads the config at `relative` to the folder of `config_file` (pass `__file__`)."""
-    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(config_file)),
-                                         relative), arg)
+    return load_config_file(
+        os.path.join(os.path.dirname(os.path.abspath(config_file)), relative), arg
+    )
 
 
 def link_features_to_data(config: ml_collections.ConfigDict) -> None:
@@ -60,13 +62,16 @@ def backbone_and_variant(arg: str | None, default: str = "sasrec,kdsr") -> tuple
 
     parts = [part.strip() for part in (arg or default).split(",")]
     if len(parts) != 2:
-        raise ValueError(f"config argument {arg!r}: expected 'backbone,variant', "
-                         f"e.g. 'sasrec,kdsr'")
+        raise ValueError(
+            f"config argument {arg!r}: expected 'backbone,variant', e.g. 'sasrec,kdsr'"
+        )
     backbone, variant = parts
     if backbone not in BACKBONES:
-        raise ValueError(f"config argument {arg!r}: backbone {backbone!r} is not one of "
-                         f"{sorted(BACKBONES)}")
+        raise ValueError(
+            f"config argument {arg!r}: backbone {backbone!r} is not one of {sorted(BACKBONES)}"
+        )
     if variant not in VARIANTS:
-        raise ValueError(f"config argument {arg!r}: variant {variant!r} is not one of "
-                         f"{sorted(VARIANTS)}")
+        raise ValueError(
+            f"config argument {arg!r}: variant {variant!r} is not one of {sorted(VARIANTS)}"
+        )
     return backbone, variant

@@ -24,8 +24,10 @@ class EarlyStopping:
     def update(self, epoch: int, metrics: dict[str, float]) -> bool:
         """Records an epoch's validation metrics; returns True when it is a new best."""
         if self.metric not in metrics:
-            raise ValueError(f"eval.metric={self.metric!r} is not a validation metric; "
-                             f"choose one of {sorted(metrics)}")
+            raise ValueError(
+                f"eval.metric={self.metric!r} is not a validation metric; "
+                f"choose one of {sorted(metrics)}"
+            )
         value = float(metrics[self.metric])
         if value > self.best_value:
             self.best_value, self.best_epoch, self.bad_epochs = value, epoch, 0

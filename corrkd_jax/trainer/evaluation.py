@@ -22,11 +22,11 @@ RANKS_KEY = "ranks"  # `eval_step`'s per-case output (trainer/steps.py)
 
 
 def evaluate(
-        eval_fn: Callable[[Any, dict[str, jax.Array]], dict[str, jax.Array]],
-        params: Any,
-        loader: EvalLoader,
-        mesh: Mesh,
-        return_ranks: bool = False,
+    eval_fn: Callable[[Any, dict[str, jax.Array]], dict[str, jax.Array]],
+    params: Any,
+    loader: EvalLoader,
+    mesh: Mesh,
+    return_ranks: bool = False,
 ) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
     """Mean metrics over every case of `loader` (exact: padded rows carry weight 0).
 
@@ -61,7 +61,7 @@ def evaluate(
 
 
 def chunked_ranks(
-        sequence: jax.Array, table: jax.Array, targets: jax.Array, chunk: int
+    sequence: jax.Array, table: jax.Array, targets: jax.Array, chunk: int
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Target ranks and softmax normaliser over all items without a `[B, N]` score matrix.
 
@@ -97,13 +97,17 @@ def chunked_ranks(
         above = above + jnp.sum(counted & (scores > target_scores[:, None]), 1, dtype=jnp.int32)
         scores = jnp.where(valid, scores, -jnp.inf)
         new_max = jnp.maximum(running_max, scores.max(1))
-        running_sum = (running_sum * jnp.exp(running_max - new_max)
-                       + jnp.exp(scores - new_max[:, None]).sum(1))
+        running_sum = running_sum * jnp.exp(running_max - new_max) + jnp.exp(
+            scores - new_max[:, None]
+        ).sum(1)
         return (above, new_max, running_sum), None
 
     batch = sequence.shape[0]
-    init = (jnp.zeros((batch,), jnp.int32), jnp.full((batch,), -jnp.inf, jnp.float32),
-            jnp.zeros((batch,), jnp.float32))
+    init = (
+        jnp.zeros((batch,), jnp.int32),
+        jnp.full((batch,), -jnp.inf, jnp.float32),
+        jnp.zeros((batch,), jnp.float32),
+    )
     (above, running_max, running_sum), _ = jax.lax.scan(body, init, jnp.arange(steps))
     ranks = jnp.where(jnp.isnan(target_scores), jnp.iinfo(jnp.int32).max, 1 + above)
     return ranks, running_max + jnp.log(running_sum), target_scores

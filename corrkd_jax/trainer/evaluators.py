@@ -53,8 +53,13 @@ class Agreement:
 class TestEveryEpoch:
     """`test_epoch/<metric>` each epoch; `best_of_test_epochs` in results.json."""
 
-    def __init__(self, eval_fn: Callable[..., Any], loader: EvalLoader, mesh: Mesh,
-                 metric_names: Sequence[str]):
+    def __init__(
+        self,
+        eval_fn: Callable[..., Any],
+        loader: EvalLoader,
+        mesh: Mesh,
+        metric_names: Sequence[str],
+    ):
         self._eval_fn, self._loader, self._mesh = eval_fn, loader, mesh
         self._names = list(metric_names)
 
@@ -67,8 +72,9 @@ class TestEveryEpoch:
         return {"best_of_test_epochs": best} if best else {}
 
 
-def best_of_test_epochs(history: Sequence[Mapping[str, Any]],
-                        names: Sequence[str]) -> dict[str, Any]:
+def best_of_test_epochs(
+    history: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> dict[str, Any]:
     """The best test value of each metric over the epochs that logged one, and its (0-based)
     epoch ({} when no epoch did).
 
@@ -86,9 +92,16 @@ def best_of_test_epochs(history: Sequence[Mapping[str, Any]],
 NAMES = ("agreement", "test")
 
 
-def build_evaluators(names: Sequence[str], *, features: Mapping[str, Any], num_items: int,
-                     eval_fn: Callable[..., Any], test_loader: EvalLoader, mesh: Mesh,
-                     metric_names: Sequence[str]) -> list[Evaluator]:
+def build_evaluators(
+    names: Sequence[str],
+    *,
+    features: Mapping[str, Any],
+    num_items: int,
+    eval_fn: Callable[..., Any],
+    test_loader: EvalLoader,
+    mesh: Mesh,
+    metric_names: Sequence[str],
+) -> list[Evaluator]:
     """The evaluators of `config.eval.per_epoch`, in order; an unknown name is an error."""
     unknown = [name for name in names if name not in NAMES]
     if unknown:

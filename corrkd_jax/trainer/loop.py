@@ -22,8 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from corrkd_jax.data import EvalLoader, TrainLoader
-from corrkd_jax.metrics import metric_names
 from corrkd_jax.io import save_npy, write_json, write_text
+from corrkd_jax.metrics import metric_names
 from corrkd_jax.teacher import Teacher
 from corrkd_jax.trainer import sharding
 from corrkd_jax.trainer.checkpointing import Checkpoints
@@ -41,8 +41,8 @@ from corrkd_jax.trainer.workdir import (
     TEST_RANKS_FILE,
     dataset_summary,
     json_config,
-    run_versions,
     results_table,
+    run_versions,
 )
 from corrkd_jax.validate import nan_advice
 
@@ -116,28 +116,38 @@ class Run:
         """Compile seconds of the whole run (earlier processes included)."""
         return progress.compile_seconds + self.compiled_here()
 
-    def save_latest(self, step: int, state: TrainState, progress: Progress,
-                    loader_state: Mapping[str, Any]) -> None:
+    def save_latest(
+        self, step: int, state: TrainState, progress: Progress, loader_state: Mapping[str, Any]
+    ) -> None:
         """Saves the resumable checkpoint; timing fields include this process's time so far."""
         saved = dataclasses.replace(
-                progress,
-                compile_seconds=self.compile_seconds(progress),
-                seconds=progress.seconds + time.perf_counter() - self.started)
+            progress,
+            compile_seconds=self.compile_seconds(progress),
+            seconds=progress.seconds + time.perf_counter() - self.started,
+        )
         codebooks = dict(self.teacher.codebooks) if self.teacher is not None else {}
         self.checkpoints.save_latest(step, state, codebooks, loader_state, saved.to_dict())
 
 
-def _add_sums(total: dict[str, jax.Array] | None,
-              terms: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def _add_sums(
+    total: dict[str, jax.Array] | None, terms: dict[str, jax.Array]
+) -> dict[str, jax.Array]:
     """Running sums of a step's terms; learning rates are kept as the latest value."""
     if total is None:
         return dict(terms)
-    return {key: value if key.startswith("lr/") else total[key] + value
-            for key, value in terms.items()}
+    return {
+        key: value if key.startswith("lr/") else total[key] + value for key, value in terms.items()
+    }
 
 
-def flush(run: Run, progress: Progress, interval: dict[str, jax.Array] | None, count: int,
-          step: int, seconds: float) -> dict[str, float]:
+def flush(
+    run: Run,
+    progress: Progress,
+    interval: dict[str, jax.Array] | None,
+    count: int,
+    step: int,
+    seconds: float,
+) -> dict[str, float]:
     """Moves the interval's sums to the host, checks them, logs means; returns the means."""
     if interval is None or count == 0:
         return {}
@@ -147,38 +157,46 @@ def flush(run: Run, progress: Progress, interval: dict[str, jax.Array] | None, c
         # Loss terms first: they name the cause; grad_norm follows from them.
         bad.sort(key=lambda key: (not key.startswith("loss/"), key))
         last = run.checkpoints.latest_step()
-        saved = (f"the last good checkpoint (step {last}) in {run.checkpoints.latest.directory} "
-                 f"is intact" if last is not None else "no checkpoint had been saved yet")
-        message = (f"{bad[0]} became {sums[bad[0]]} between steps {step - count + 1} and "
-                   f"{step} (epoch {progress.epoch + 1}); non-finite: {bad}. Training stopped; "
-                   f"{saved}. " + nan_advice(run.config, run.workdir, bad[0], last))
+        saved = (
+            f"the last good checkpoint (step {last}) in {run.checkpoints.latest.directory} "
+            f"is intact"
+            if last is not None
+            else "no checkpoint had been saved yet"
+        )
+        message = (
+            f"{bad[0]} became {sums[bad[0]]} between steps {step - count + 1} and "
+            f"{step} (epoch {progress.epoch + 1}); non-finite: {bad}. Training stopped; "
+            f"{saved}. " + nan_advice(run.config, run.workdir, bad[0], last)
+        )
         run.writer.write(step, "error", {"message": message})
         raise NonFiniteLossError(message)
-    means = {key: value if key.startswith("lr/") else value / count
-             for key, value in sums.items()}
+    means = {key: value if key.startswith("lr/") else value / count for key, value in sums.items()}
     for key, value in sums.items():
         if key.startswith("lr/"):
             progress.rates[key] = value
         else:
             progress.epoch_sums[key] = progress.epoch_sums.get(key, 0.0) + value
     progress.epoch_steps += count
-    run.writer.write(step, "train", {"epoch": progress.epoch, **means,
-                                     "steps_per_second": count / max(seconds, 1e-9)})
+    run.writer.write(
+        step,
+        "train",
+        {"epoch": progress.epoch, **means, "steps_per_second": count / max(seconds, 1e-9)},
+    )
     return means
 
 
 def stop_reason(stopper: EarlyStopping, epochs_done: int, num_epochs: int) -> str:
     """Why training is over after `epochs_done` epochs ("" = it is not)."""
     if stopper.should_stop:
-        return (f"early stopping: no {stopper.metric} improvement for {stopper.patience} "
-                f"epochs")
+        return f"early stopping: no {stopper.metric} improvement for {stopper.patience} epochs"
     if epochs_done >= num_epochs:
         return f"num_epochs={num_epochs} reached"
     return ""
 
 
-def train_epoch(run: Run, state: TrainState, progress: Progress,
-                loader_state: Mapping[str, Any] | None) -> tuple[TrainState, bool]:
+def train_epoch(
+    run: Run, state: TrainState, progress: Progress, loader_state: Mapping[str, Any] | None
+) -> tuple[TrainState, bool]:
     """Runs the rest of the current epoch; returns (state, False) when the process must stop
     early (`checkpoint.max_steps_per_run`), after saving a resumable checkpoint."""
     config, spe = run.config, run.steps_per_epoch
@@ -189,9 +207,15 @@ def train_epoch(run: Run, state: TrainState, progress: Progress,
     if loader_state:
         iterator.set_state(dict(loader_state))
     # Users read epochs counted from 1 (files keep the 0-based index `epoch`).
-    bar = tqdm(total=spe, initial=progress.step_in_epoch,
-               desc=f"epoch {progress.epoch + 1}/{config.num_epochs}", unit="step",
-               dynamic_ncols=True, leave=False, disable=not (config.progress and run.primary))
+    bar = tqdm(
+        total=spe,
+        initial=progress.step_in_epoch,
+        desc=f"epoch {progress.epoch + 1}/{config.num_epochs}",
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+        disable=not (config.progress and run.primary),
+    )
     interval, count, tick = None, 0, time.perf_counter()
     epoch_start, compiled_start = time.perf_counter(), run.compiled_here()
 
@@ -203,8 +227,9 @@ def train_epoch(run: Run, state: TrainState, progress: Progress,
 
     try:
         for batch in iterator:
-            state, terms = run.train_fn(state, sharding.shard_batch(batch, run.mesh),
-                                        run.teacher, run.weights)
+            state, terms = run.train_fn(
+                state, sharding.shard_batch(batch, run.mesh), run.teacher, run.weights
+            )
             interval, count = _add_sums(interval, terms), count + 1
             progress.step_in_epoch += 1
             run.steps_this_process += 1
@@ -217,8 +242,13 @@ def train_epoch(run: Run, state: TrainState, progress: Progress,
                 now = time.perf_counter()
                 means = flush(run, progress, interval, count, step, now - tick)
                 interval, count, tick = None, 0, now
-                bar.set_postfix({k.removeprefix("loss/"): f"{v:.4f}" for k, v in means.items()
-                                 if k.startswith("loss/")})
+                bar.set_postfix(
+                    {
+                        k.removeprefix("loss/"): f"{v:.4f}"
+                        for k, v in means.items()
+                        if k.startswith("loss/")
+                    }
+                )
             if save_now or stop_now:
                 account_time()
                 run.save_latest(step, state, progress, iterator.get_state())
@@ -230,8 +260,7 @@ def train_epoch(run: Run, state: TrainState, progress: Progress,
     return state, True
 
 
-def end_epoch(run: Run, state: TrainState, progress: Progress,
-              stopper: EarlyStopping) -> None:
+def end_epoch(run: Run, state: TrainState, progress: Progress, stopper: EarlyStopping) -> None:
     """Validation, early stopping, best checkpoint, epoch record, latest checkpoint, plot."""
     config, epoch = run.config, progress.epoch
     step = (epoch + 1) * run.steps_per_epoch
@@ -243,19 +272,28 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
     seconds = progress.epoch_seconds + time.perf_counter() - start
     compile_seconds = progress.epoch_compile_seconds + run.compiled_here() - compiled_start
     record = {"epoch": epoch}
-    record.update({key: value / max(progress.epoch_steps, 1)
-                   for key, value in progress.epoch_sums.items()})
+    record.update(
+        {key: value / max(progress.epoch_steps, 1) for key, value in progress.epoch_sums.items()}
+    )
     record.update(progress.rates)
     record.update({f"valid/{key}": value for key, value in valid.items()})
     for evaluator in run.evaluators:  # never used for selection (trainer/evaluators.py)
         record.update(evaluator(state.params))
-    record.update({"best_epoch": stopper.best_epoch, "seconds": seconds,
-                   "compile_seconds": compile_seconds})
+    record.update(
+        {"best_epoch": stopper.best_epoch, "seconds": seconds, "compile_seconds": compile_seconds}
+    )
     run.writer.write(step, "epoch", record)
     progress.history.append(record)
-    log.info("epoch %d: loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1fs", epoch + 1,
-             record.get("loss/total", float("nan")), stopper.metric, valid[stopper.metric],
-             stopper.best_value, stopper.best_epoch + 1, seconds)
+    log.info(
+        "epoch %d: loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1fs",
+        epoch + 1,
+        record.get("loss/total", float("nan")),
+        stopper.metric,
+        valid[stopper.metric],
+        stopper.best_value,
+        stopper.best_epoch + 1,
+        seconds,
+    )
     progress.epoch += 1
     progress.step_in_epoch = progress.epoch_steps = 0
     progress.epoch_sums, progress.epoch_seconds, progress.epoch_compile_seconds = {}, 0.0, 0.0
@@ -264,44 +302,51 @@ def end_epoch(run: Run, state: TrainState, progress: Progress,
     progress.finished = bool(progress.stop_reason)
     run.save_latest(step, state, progress, {})
     if run.primary:
-        plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE),
-                    metric=stopper.metric)
+        plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE), metric=stopper.metric)
 
 
-def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStopping,
-            teacher_stats: Mapping[str, Any]) -> dict[str, Any]:
+def finish(
+    run: Run,
+    state: TrainState,
+    progress: Progress,
+    stopper: EarlyStopping,
+    teacher_stats: Mapping[str, Any],
+) -> dict[str, Any]:
     """Scores the test split once with the best validation parameters; writes results.json."""
     params, summary = run.checkpoints.restore_best(state.params)
-    test, test_ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh,
-                                return_ranks=True)
+    test, test_ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh, return_ranks=True)
     experiment = run.experiment
     names = metric_names(run.config.eval.ks)
     results = {
-            "config": json_config(run.config),
-            "best_epoch": int(summary["epoch"]),
-            "valid": {name: summary[name] for name in names},
-            "test": {name: test[name] for name in names},
-            "stop_reason": progress.stop_reason,
-            "epochs_trained": progress.epoch,
-            "steps": int(progress.epoch * run.steps_per_epoch),
-            "data": {**dataset_summary(experiment.data),
-                     "train_cases": len(experiment.split.train.targets),
-                     "train_targets": experiment.split.train.num_targets,
-                     "valid_cases": len(experiment.split.valid.targets),
-                     "test_cases": len(experiment.split.test.targets)},
-            "teacher": dict(teacher_stats),
-            "timing": {
-                    # Wall time per epoch (training + validation), and the same without the
-                    # one-off compilation (first epoch mostly).
-                    "epoch_seconds": [r["seconds"] for r in progress.history],
-                    "epoch_seconds_excluding_compile": [
-                            r["seconds"] - r["compile_seconds"] for r in progress.history],
-                    "mean_epoch_seconds_excluding_compile": float(np.mean(
-                            [r["seconds"] - r["compile_seconds"] for r in progress.history])),
-                    "compile_seconds": run.compile_seconds(progress),
-                    "total_seconds": progress.seconds + time.perf_counter() - run.started,
-            },
-            "versions": run_versions(),
+        "config": json_config(run.config),
+        "best_epoch": int(summary["epoch"]),
+        "valid": {name: summary[name] for name in names},
+        "test": {name: test[name] for name in names},
+        "stop_reason": progress.stop_reason,
+        "epochs_trained": progress.epoch,
+        "steps": int(progress.epoch * run.steps_per_epoch),
+        "data": {
+            **dataset_summary(experiment.data),
+            "train_cases": len(experiment.split.train.targets),
+            "train_targets": experiment.split.train.num_targets,
+            "valid_cases": len(experiment.split.valid.targets),
+            "test_cases": len(experiment.split.test.targets),
+        },
+        "teacher": dict(teacher_stats),
+        "timing": {
+            # Wall time per epoch (training + validation), and the same without the
+            # one-off compilation (first epoch mostly).
+            "epoch_seconds": [r["seconds"] for r in progress.history],
+            "epoch_seconds_excluding_compile": [
+                r["seconds"] - r["compile_seconds"] for r in progress.history
+            ],
+            "mean_epoch_seconds_excluding_compile": float(
+                np.mean([r["seconds"] - r["compile_seconds"] for r in progress.history])
+            ),
+            "compile_seconds": run.compile_seconds(progress),
+            "total_seconds": progress.seconds + time.perf_counter() - run.started,
+        },
+        "versions": run_versions(),
     }
     for evaluator in run.evaluators:
         results.update(evaluator.summary(progress.history))
@@ -310,9 +355,11 @@ def finish(run: Run, state: TrainState, progress: Progress, stopper: EarlyStoppi
         save_npy(os.path.join(run.workdir, TEST_RANKS_FILE), test_ranks)
         write_json(os.path.join(run.workdir, RESULTS_FILE), results)
         write_text(os.path.join(run.workdir, RESULTS_TABLE_FILE), results_table(results))
-        plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE),
-                    metric=stopper.metric)
+        plot_curves(progress.history, os.path.join(run.workdir, CURVES_FILE), metric=stopper.metric)
     run.writer.write(int(state.step), "test", {f"test/{k}": v for k, v in test.items()})
-    log.info("test at best epoch %d: %s", results["best_epoch"] + 1,
-             ", ".join(f"{k} {v:.4f}" for k, v in results["test"].items()))
+    log.info(
+        "test at best epoch %d: %s",
+        results["best_epoch"] + 1,
+        ", ".join(f"{k} {v:.4f}" for k, v in results["test"].items()),
+    )
     return results

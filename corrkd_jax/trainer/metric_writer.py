@@ -76,8 +76,7 @@ class MetricWriter:
         """Rewrites metrics.jsonl (atomically) keeping the records `keep` accepts; returns
         them."""
         kept = [record for record in read_records(self.path) if keep(record)]
-        write_text(self.path, "".join(json.dumps(record) + "
-" for record in kept))
+        write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
         return kept
 
     def _scalars(self, record: Mapping[str, Any]) -> None:

@@ -62,8 +62,11 @@ def migrate_config(saved: Mapping[str, Any]) -> dict[str, Any]:
     if found:
         del config["eval"]["test_every_epoch"]
         if not _lookup(config, "eval.per_epoch")[0]:
-            _assign(config, "eval.per_epoch",
-                    ["agreement", "test"] if test_every_epoch else ["agreement"])
+            _assign(
+                config,
+                "eval.per_epoch",
+                ["agreement", "test"] if test_every_epoch else ["agreement"],
+            )
     for dotted, value in ADDED_FIELDS.items():
         if not _lookup(config, dotted)[0]:
             _assign(config, dotted, copy.deepcopy(value))

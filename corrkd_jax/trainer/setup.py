@@ -8,7 +8,6 @@ model that was trained. Relative paths in configs (`data.root`, `data.cache_dir`
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import ml_collections
@@ -17,12 +16,17 @@ import numpy as np
 from corrkd_jax.data import Examples, InteractionData, Split, load_dataset, make_split
 from corrkd_jax.metrics import metric_names
 from corrkd_jax.models import BACKBONES, build_model
-from corrkd_jax.paths import repo_root, resolve_path
+from corrkd_jax.paths import resolve_path
 from corrkd_jax.variants import VariantSpec, get_variant
 
 REQUIRED_FIELDS = (
-        "seed", "batch_size", "num_epochs", "data.root", "data.protocol", "model.backbone",
-        "model.variant",
+    "seed",
+    "batch_size",
+    "num_epochs",
+    "data.root",
+    "data.protocol",
+    "model.backbone",
+    "model.variant",
 )
 
 
@@ -40,8 +44,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     get_variant(config.model.variant)
     names = metric_names(config.eval.ks)
     if config.eval.metric not in names:
-        raise ValueError(f"eval.metric={config.eval.metric!r} is not computed; choose one "
-                         f"of {names} (cut-offs from eval.ks)")
+        raise ValueError(
+            f"eval.metric={config.eval.metric!r} is not computed; choose one "
+            f"of {names} (cut-offs from eval.ks)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +70,12 @@ def load_data(config: ml_collections.ConfigDict) -> InteractionData:
     """The dataset of `config.data` (processed-data cache included)."""
     data_config = config.data
     cache_dir = resolve_path(data_config.cache_dir) or None
-    return load_dataset(resolve_path(data_config.root), format=data_config.format,
-                        min_core=int(data_config.min_core), cache_dir=cache_dir)
+    return load_dataset(
+        resolve_path(data_config.root),
+        format=data_config.format,
+        min_core=int(data_config.min_core),
+        cache_dir=cache_dir,
+    )
 
 
 def split_data(config: ml_collections.ConfigDict, data: InteractionData) -> Split:
@@ -75,17 +85,25 @@ def split_data(config: ml_collections.ConfigDict, data: InteractionData) -> Spli
     backbone = BACKBONES.get(config.model.backbone)  # an unknown name fails in build_model
     if train_on == "sequences" and backbone is not None and not backbone.per_position:
         raise ValueError(
-                f"data.train_on='sequences' needs a backbone with an output per position "
-                f"(sasrec, gru4rec); model.backbone={config.model.backbone!r} builds its graph "
-                f"per prefix: use data.train_on='prefixes'")
-    split = make_split(data, data_config.protocol, max_len=int(data_config.max_len),
-                       valid_fraction=float(data_config.valid_fraction),
-                       test_fraction=float(data_config.test_fraction), train_on=train_on)
+            f"data.train_on='sequences' needs a backbone with an output per position "
+            f"(sasrec, gru4rec); model.backbone={config.model.backbone!r} builds its graph "
+            f"per prefix: use data.train_on='prefixes'"
+        )
+    split = make_split(
+        data,
+        data_config.protocol,
+        max_len=int(data_config.max_len),
+        valid_fraction=float(data_config.valid_fraction),
+        test_fraction=float(data_config.test_fraction),
+        train_on=train_on,
+    )
     for part in ("train", "valid", "test"):
         examples: Examples = getattr(split, part)
         if len(examples.targets) == 0:
-            raise ValueError(f"{data.name}: the {data_config.protocol} split has no {part} "
-                             f"cases (too few items per user?)")
+            raise ValueError(
+                f"{data.name}: the {data_config.protocol} split has no {part} "
+                f"cases (too few items per user?)"
+            )
     return split
 
 
@@ -94,16 +112,17 @@ def features_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     features = ml_collections.ConfigDict(config.features.to_dict())
     if resolve_path(features.data.root) != resolve_path(config.data.root):
         raise ValueError(
-                f"features.data.root={features.data.root!r} and data.root="
-                f"{config.data.root!r} name different datasets; the stage-1 features must be "
-                f"computed on the training dataset")
+            f"features.data.root={features.data.root!r} and data.root="
+            f"{config.data.root!r} name different datasets; the stage-1 features must be "
+            f"computed on the training dataset"
+        )
     for name in ("out_dir", "cache_dir"):
         features[name] = resolve_path(features[name])
     return features
 
 
 def load_features(
-        config: ml_collections.ConfigDict, data: InteractionData, variant: VariantSpec
+    config: ml_collections.ConfigDict, data: InteractionData, variant: VariantSpec
 ) -> dict[str, np.ndarray]:
     """The reduced features of every `model.views` view (stage 1 runs first when missing)."""
     if not variant.use_views:
@@ -114,8 +133,10 @@ def load_features(
     views = tuple(config.model.views)
     missing = [view for view in views if view not in config.features.views]
     if missing:
-        raise ValueError(f"model.views {missing} are not views of config.features "
-                         f"(it has {sorted(config.features.views)})")
+        raise ValueError(
+            f"model.views {missing} are not views of config.features "
+            f"(it has {sorted(config.features.views)})"
+        )
     features = features_config(config)
     # The cache folder is keyed by ALL views of the stage-1 config: fix it before dropping
     # the views the model does not use (stage 1 then skips those).

@@ -13,8 +13,16 @@ from jax.sharding import Mesh
 
 from corrkd_jax.mesh import batch_sharding, make_mesh, replicated
 
-__all__ = ["batch_sharding", "check_batch_size", "make_mesh", "maybe_initialize_distributed",
-           "multi_process_environment", "replicate", "replicated", "shard_batch"]
+__all__ = [
+    "batch_sharding",
+    "check_batch_size",
+    "make_mesh",
+    "maybe_initialize_distributed",
+    "multi_process_environment",
+    "replicate",
+    "replicated",
+    "shard_batch",
+]
 
 # Set by the usual launchers (SLURM, Open MPI) to the number of processes of the job.
 _PROCESS_COUNT_ENV = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
@@ -49,8 +57,10 @@ def check_batch_size(batch_size: int, name: str = "batch_size") -> None:
     """Global batch sizes must split evenly over the devices and the processes."""
     devices, processes = jax.device_count(), jax.process_count()
     if batch_size % devices or batch_size % processes:
-        raise ValueError(f"config.{name}={batch_size} must be divisible by the number of "
-                         f"devices ({devices}) and processes ({processes})")
+        raise ValueError(
+            f"config.{name}={batch_size} must be divisible by the number of "
+            f"devices ({devices}) and processes ({processes})"
+        )
 
 
 def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
@@ -63,8 +73,10 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
         jax Arrays of global leading dimension B, sharded over "data".
     """
     sharding = batch_sharding(mesh)
-    return {key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
-            for key, value in batch.items()}
+    return {
+        key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+        for key, value in batch.items()
+    }
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:

@@ -44,14 +44,14 @@ class TrainState:
 
 
 def create_train_state(
-        params: Any, tx: optax.GradientTransformation, dropout_key: jax.Array
+    params: Any, tx: optax.GradientTransformation, dropout_key: jax.Array
 ) -> TrainState:
     """Step 0: the given parameters, a fresh optimizer state, the run's dropout key."""
     return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=tx.init(params),
-            rng=jax.random.key_data(dropout_key),
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        rng=jax.random.key_data(dropout_key),
     )
 
 
@@ -62,12 +62,14 @@ def _per_view(value: Any, view: str, name: str) -> float:
     try:
         return float(value[view])
     except (KeyError, TypeError):
-        raise ValueError(f"kd.{name} has no weight for view {view!r}: give one number or a "
-                         f"mapping with every view of model.views") from None
+        raise ValueError(
+            f"kd.{name} has no weight for view {view!r}: give one number or a "
+            f"mapping with every view of model.views"
+        ) from None
 
 
 def loss_weights(
-        kd: ml_collections.ConfigDict, views: Sequence[str], *, holistic: bool, codes: bool
+    kd: ml_collections.ConfigDict, views: Sequence[str], *, holistic: bool, codes: bool
 ) -> dict[str, float]:
     """Weight of every KD term the model returns: `hol/<view>` and `code/<view>`.
 
@@ -83,9 +85,7 @@ def loss_weights(
     return weights
 
 
-def weighted_cross_entropy(
-        logits: jax.Array, targets: jax.Array, weights: jax.Array
-) -> jax.Array:
+def weighted_cross_entropy(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> jax.Array:
     """Full-softmax next-item cross-entropy, averaged over the real rows.
 
     Args:
@@ -101,11 +101,11 @@ def weighted_cross_entropy(
 
 
 def sampled_cross_entropy(
-        sequence: jax.Array,
-        table: jax.Array,
-        targets: jax.Array,
-        negatives: jax.Array,
-        weights: jax.Array,
+    sequence: jax.Array,
+    table: jax.Array,
+    targets: jax.Array,
+    negatives: jax.Array,
+    weights: jax.Array,
 ) -> jax.Array:
     """Sampled-softmax next-item cross-entropy (an option for very large catalogues).
 
@@ -122,15 +122,14 @@ def sampled_cross_entropy(
     """
     target_logits = jnp.einsum("bd,bd->b", sequence, table[targets])  # [B]
     negative_logits = sequence @ table[negatives].T  # [B, S]
-    negative_logits = jnp.where(negatives[None, :] == targets[:, None], -jnp.inf,
-                                negative_logits)
+    negative_logits = jnp.where(negatives[None, :] == targets[:, None], -jnp.inf, negative_logits)
     logits = jnp.concatenate([target_logits[:, None], negative_logits], axis=1)
     ce = jax.nn.logsumexp(logits, axis=1) - target_logits
     return jnp.sum(ce * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def gather_targets(
-        sequence: jax.Array, targets: jax.Array, target_index: jax.Array
+    sequence: jax.Array, targets: jax.Array, target_index: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """The sequence vectors and next items of the listed real positions of a whole-sequence
     batch (`corrkd_jax.data.pipeline.pack_targets`).
@@ -149,15 +148,15 @@ def gather_targets(
 
 
 def train_step(
-        state: TrainState,
-        batch: Mapping[str, jax.Array],
-        teacher: Teacher | None,
-        weights: Mapping[str, jax.Array],
-        *,
-        apply_fn: ApplyFn,
-        tx: optax.GradientTransformation,
-        backbone: str,
-        num_negatives: int = 0,
+    state: TrainState,
+    batch: Mapping[str, jax.Array],
+    teacher: Teacher | None,
+    weights: Mapping[str, jax.Array],
+    *,
+    apply_fn: ApplyFn,
+    tx: optax.GradientTransformation,
+    backbone: str,
+    num_negatives: int = 0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer step.
 
@@ -193,8 +192,14 @@ def train_step(
         extra = {"return_sequence": True} if num_negatives > 0 or packed else {}
         if all_positions:
             extra["all_positions"] = True
-        outputs, aux = apply_fn({"params": params}, batch, teacher_signals=signals, train=True,
-                                rngs={"dropout": dropout_key}, **extra)
+        outputs, aux = apply_fn(
+            {"params": params},
+            batch,
+            teacher_signals=signals,
+            train=True,
+            rngs={"dropout": dropout_key},
+            **extra,
+        )
         targets, target_weights = batch["targets"], batch["weights"]
         if packed:
             outputs, targets = gather_targets(outputs, targets, batch["target_index"])
@@ -202,11 +207,16 @@ def train_step(
         with jax.named_scope("cross_entropy"):  # names the ops in profiles
             if num_negatives > 0:
                 table = params["item_embedding"]["embedding"]
-                negatives = jax.random.randint(jax.random.fold_in(dropout_key, 1),
-                                               (num_negatives,), 1, table.shape[0])
-                ce = sampled_cross_entropy(outputs.reshape(-1, outputs.shape[-1]), table,
-                                           targets.reshape(-1), negatives,
-                                           target_weights.reshape(-1))
+                negatives = jax.random.randint(
+                    jax.random.fold_in(dropout_key, 1), (num_negatives,), 1, table.shape[0]
+                )
+                ce = sampled_cross_entropy(
+                    outputs.reshape(-1, outputs.shape[-1]),
+                    table,
+                    targets.reshape(-1),
+                    negatives,
+                    target_weights.reshape(-1),
+                )
             else:
                 if packed:  # the model's output layer, on the real slots only
                     outputs = outputs @ params["item_embedding"]["embedding"][1:].T
@@ -229,12 +239,12 @@ def train_step(
 
 
 def eval_step(
-        params: Any,
-        batch: Mapping[str, jax.Array],
-        *,
-        apply_fn: ApplyFn,
-        ks: tuple[int, ...] = metrics_lib.DEFAULT_KS,
-        item_chunk: int = 0,
+    params: Any,
+    batch: Mapping[str, jax.Array],
+    *,
+    apply_fn: ApplyFn,
+    ks: tuple[int, ...] = metrics_lib.DEFAULT_KS,
+    item_chunk: int = 0,
 ) -> dict[str, jax.Array]:
     """Full-ranking metrics of one batch as weighted sums (divide on the host).
 
@@ -251,16 +261,17 @@ def eval_step(
     """
     targets = jnp.maximum(batch["targets"] - 1, 0)
     if item_chunk > 0:
-        sequence, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False,
-                               return_sequence=True)
+        sequence, _ = apply_fn(
+            {"params": params}, batch, teacher_signals=None, train=False, return_sequence=True
+        )
         ranks, logsumexp, target_scores = chunked_ranks(
-                sequence, params["item_embedding"]["embedding"][1:], targets, item_chunk)
+            sequence, params["item_embedding"]["embedding"][1:], targets, item_chunk
+        )
         ce = logsumexp - target_scores
     else:
         logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
         ranks = metrics_lib.target_ranks(logits, targets)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
-                                                             targets)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
     per_case = metrics_lib.metrics_from_ranks(ranks, ks)
     per_case["loss/ce"] = ce
     return {**metrics_lib.weighted_sums(per_case, batch["weights"]), RANKS_KEY: ranks}

@@ -26,12 +26,25 @@ RESULTS_TABLE_FILE = "results.md"
 # int32 [test cases]: each test case's target rank at the best validation epoch (paired tests)
 TEST_RANKS_FILE = "test_ranks.npy"
 # Fields that may change between a run and its resumption (they do not change the numbers).
-RESUMABLE_CHANGES = ("num_epochs", "eval.patience", "checkpoint", "log_every_steps", "progress",
-                     "data.num_threads", "data.prefetch", "features.progress",
-                     # speed settings that leave the results unchanged (benchmarks/perf)
-                     "kd.pack_pairs", "kd.pair_growth", "kd.pair_chunk", "eval.item_chunk",
-                     # per-epoch extras: logged, never used for selection
-                     "eval.per_epoch")
+RESUMABLE_CHANGES = (
+    "num_epochs",
+    "eval.patience",
+    "checkpoint",
+    "log_every_steps",
+    "progress",
+    "data.num_threads",
+    "data.prefetch",
+    "features.progress",
+    # speed settings that leave the results unchanged (benchmarks/perf)
+    "kd.pack_pairs",
+    "kd.pair_growth",
+    "kd.pair_chunk",
+    "eval.item_chunk",
+    # per-epoch extras: logged, never used for selection
+    "eval.per_epoch",
+)
+
+
 def json_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The config as plain JSON data (references resolved, tuples as lists)."""
     return json.loads(config.to_json_best_effort(sort_keys=True))
@@ -60,22 +73,29 @@ def check_or_write_config(config: ml_collections.ConfigDict, workdir: str) -> No
             saved = json.load(f)
         old, new = _flatten(migrate_config(saved)), _flatten(current)
         differ = sorted(
-                key for key in set(old) | set(new)
-                if old.get(key) != new.get(key)
-                and not any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES))
+            key
+            for key in set(old) | set(new)
+            if old.get(key) != new.get(key)
+            and not any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES)
+        )
         if differ:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differ[:10])
-            raise ValueError(f"{path} was written by a different config ({details}); use a new "
-                             f"--workdir for a different experiment")
+            raise ValueError(
+                f"{path} was written by a different config ({details}); use a new "
+                f"--workdir for a different experiment"
+            )
     if jax.process_index() == 0:
         write_json(path, current)
 
 
 def dataset_summary(data: InteractionData) -> dict[str, Any]:
     """Sizes that must not change while a run directory is in use (ids index the tables)."""
-    return {"name": data.name, "num_users": len(data.sequences),
-            "num_items": int(data.items.num_items),
-            "num_interactions": int(sum(len(s) for s in data.sequences))}
+    return {
+        "name": data.name,
+        "num_users": len(data.sequences),
+        "num_items": int(data.items.num_items),
+        "num_interactions": int(sum(len(s) for s in data.sequences)),
+    }
 
 
 def check_or_write_dataset(data: InteractionData, workdir: str) -> None:
@@ -90,28 +110,40 @@ def check_or_write_dataset(data: InteractionData, workdir: str) -> None:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
         if saved != current:
-            raise ValueError(f"the dataset changed since {workdir} was trained: {saved} then, "
-                             f"{current} now; use a new --workdir")
+            raise ValueError(
+                f"the dataset changed since {workdir} was trained: {saved} then, "
+                f"{current} now; use a new --workdir"
+            )
     elif jax.process_index() == 0:
         write_json(path, current)
 
 
 def run_versions() -> dict[str, str]:
     """`corrkd_jax.io.library_versions()` plus the devices and processes of this run."""
-    return {**library_versions(), "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-            "processes": str(jax.process_count())}
+    return {
+        **library_versions(),
+        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+        "processes": str(jax.process_count()),
+    }
 
 
 def results_table(results: Mapping[str, Any]) -> str:
     """Markdown table of a run's validation and test metrics (in %), from results.json."""
     names = list(results["test"])
     config = results["config"]
-    lines = [f"{config['data']['root']}: {config['model']['backbone']} / "
-             f"{config['model']['variant']}, seed {config['seed']}, best epoch "
-             f"{results['best_epoch'] + 1} of {results['epochs_trained']} (selected on "
-             f"valid {config['eval']['metric']}; test scored once there)", "",
-             "| split | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    lines = [
+        f"{config['data']['root']}: {config['model']['backbone']} / "
+        f"{config['model']['variant']}, seed {config['seed']}, best epoch "
+        f"{results['best_epoch'] + 1} of {results['epochs_trained']} (selected on "
+        f"valid {config['eval']['metric']}; test scored once there)",
+        "",
+        "| split | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
     for split in ("valid", "test"):
-        lines.append(f"| {split} | " + " | ".join(
-                f"{100 * results[split][name]:.2f}" for name in names) + " |")
+        lines.append(
+            f"| {split} | "
+            + " | ".join(f"{100 * results[split][name]:.2f}" for name in names)
+            + " |"
+        )
     return "\n".join(lines) + "\n"

@@ -13,12 +13,17 @@ import os
 import ml_collections
 import numpy as np
 
-from corrkd_jax.trainer.config_files import load_config_file
 from corrkd_jax.paths import repo_root
+from corrkd_jax.trainer.config_files import load_config_file
 
 
-def write_tiny_dataset(folder: str, *, num_users: int = 150, max_items_per_user: int = 12,
-                       seed_source: str = "builtin:synthetic") -> str:
+def write_tiny_dataset(
+    folder: str,
+    *,
+    num_users: int = 150,
+    max_items_per_user: int = 12,
+    seed_source: str = "builtin:synthetic",
+) -> str:
     """Writes the first `num_users` users of the synthetic shop as an S3-Rec folder.
 
     Items are renumbered 1..M in order of first appearance; every user keeps at most
@@ -38,13 +43,16 @@ def write_tiny_dataset(folder: str, *, num_users: int = 150, max_items_per_user:
     with open(os.path.join(folder, "items.tsv"), "w", encoding="utf-8") as f:
         f.write("item_id\tasin\ttitle\tattributes\n")
         for old in old_ids:
-            f.write(f"{new_id[old]}\t{data.items.external_ids[old]}\t{fields['title'][old]}\t"
-                    f"{fields['attributes'][old]}\n")
+            f.write(
+                f"{new_id[old]}\t{data.items.external_ids[old]}\t{fields['title'][old]}\t"
+                f"{fields['attributes'][old]}\n"
+            )
     return folder
 
 
-def write_recbole_dataset(s3rec_folder: str, folder: str, *, name: str = "tiny",
-                          title_field: str = "title") -> str:
+def write_recbole_dataset(
+    s3rec_folder: str, folder: str, *, name: str = "tiny", title_field: str = "title"
+) -> str:
     """The S3-Rec folder of `write_tiny_dataset` as RecBole atomic files: `<name>.inter`
     (user_id, item_id, timestamp) and `<name>.item` with one text field `title_field`.
     Ids become tokens (`u<user>`, `i<item>`). Returns `folder`."""
@@ -65,8 +73,9 @@ def write_recbole_dataset(s3rec_folder: str, folder: str, *, name: str = "tiny",
     return folder
 
 
-def shrink(config: ml_collections.ConfigDict, encoder_dir: str,
-           cache_dir: str) -> ml_collections.ConfigDict:
+def shrink(
+    config: ml_collections.ConfigDict, encoder_dir: str, cache_dir: str
+) -> ml_collections.ConfigDict:
     """Any training config (e.g. configs/default.py:sasrec,kdsr) shrunk like `tiny_config`,
     its dataset fields left alone (tests of the own-data path)."""
     config.batch_size = config.eval_batch_size = 32
