@@ -243,9 +243,7 @@ def _title_column(predictor: Predictor) -> np.ndarray | None:
         return fields[TITLE_FIELD]
     config = predictor.config
     for view in config.model.views if "features" in config else ():
-        for name in (
-            config.features.views[view].get("fields", ()) if view in config.features.views else ()
-        ):
+        for name in config.features.views[view].fields if view in config.features.views else ():
             if name in fields:
                 return fields[name]
     return None

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import grain
 import numpy as np
@@ -330,31 +331,9 @@ class TrainLoader(_Loader):
         batch_size: int,
         length_buckets: Sequence[int] | None = None,
         seed: int = 0,
-        *,
-        graph: bool = False,
-        shard_index: int | None = None,
-        shard_count: int | None = None,
-        num_threads: int = 0,
-        prefetch_buffer_size: int = 0,
-        pairs: bool = False,
-        pair_groups: int | None = None,
-        pair_growth: float = 2.0,
-        pack_targets: bool = False,
+        **options: Any,
     ):
-        super().__init__(
-            examples,
-            batch_size,
-            length_buckets,
-            graph=graph,
-            shard_index=shard_index,
-            shard_count=shard_count,
-            num_threads=num_threads,
-            prefetch_buffer_size=prefetch_buffer_size,
-            pairs=pairs,
-            pair_groups=pair_groups,
-            pair_growth=pair_growth,
-            pack_targets=pack_targets,
-        )
+        super().__init__(examples, batch_size, length_buckets, **options)
         self.seed = seed
 
     def plan(self, epoch: int) -> BatchPlan:
@@ -384,23 +363,9 @@ class EvalLoader(_Loader):
         examples: Examples,
         batch_size: int,
         length_buckets: Sequence[int] | None = None,
-        *,
-        graph: bool = False,
-        shard_index: int | None = None,
-        shard_count: int | None = None,
-        num_threads: int = 0,
-        prefetch_buffer_size: int = 0,
+        **options: Any,
     ):
-        super().__init__(
-            examples,
-            batch_size,
-            length_buckets,
-            graph=graph,
-            shard_index=shard_index,
-            shard_count=shard_count,
-            num_threads=num_threads,
-            prefetch_buffer_size=prefetch_buffer_size,
-        )
+        super().__init__(examples, batch_size, length_buckets, **options)
         self._plan = plan_batches(self._lengths, self.batch_size, self.buckets)
 
     def plan(self) -> BatchPlan:

@@ -151,17 +151,15 @@ def reduce_features(
     method: str = "autoencoder",
     dim: int = 128,
     *,
-    epochs: int = 300,
-    lr: float = 1e-3,
-    batch_size: int = 256,
     seed: int = 0,
-    tol: float = 1e-4,
-    patience: int = 20,
+    **autoencoder_options: Any,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Reduce x float [N + 1, d_raw] -> (float32 [N + 1, d], stats).
 
-    method: "autoencoder" (sigmoid codes, all positive), "pca" (centred projections) or "none"
-    (d = d_raw, a copy). Row alignment is kept; row 0 and all-zero rows stay zero and are not
+    method: "autoencoder" (sigmoid codes, all positive; `autoencoder_options` are the keyword
+    arguments of `fit_autoencoder`: epochs, lr, batch_size, tol, patience), "pca"
+    (centred projections) or "none" (d = d_raw, a copy). seed: the autoencoder's init and
+    shuffling, and the pairs of the cosine-spread statistics. Row alignment is kept; row 0 and all-zero rows stay zero and are not
     fitted. stats: method, dim, reconstruction mse / relative_error, seconds, cosine spread of
     raw and reduced features on random pairs, and method-specific entries.
     """
@@ -182,16 +180,7 @@ def reduce_features(
         if method == "pca":
             codes, stats = fit_pca(x[rows], dim)
         else:
-            codes, stats = fit_autoencoder(
-                x[rows],
-                dim,
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
-                seed=seed,
-                tol=tol,
-                patience=patience,
-            )
+            codes, stats = fit_autoencoder(x[rows], dim, seed=seed, **autoencoder_options)
         out = np.zeros((x.shape[0], dim), np.float32)
         out[rows] = codes
     stats.update(

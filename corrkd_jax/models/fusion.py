@@ -7,11 +7,16 @@ weighted sum. The same module serves every backbone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+# The backbone call contract (docs/architecture.md): backbone(id_rows, view_rows, batch, train).
+Rows = jax.Array  # float32 [B, L, d] table rows at the batch's nodes (zero at padding)
+ViewRows = Sequence[jax.Array]  # one Rows per view, in model.views order
+Batch = Mapping[str, jax.Array]  # a batch dict (docs/architecture.md "Batches")
 
 
 class GatedFusion(nn.Module):

@@ -6,14 +6,13 @@ state at the last column depends on the real items only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from corrkd_jax.models.fusion import GatedFusion
+from corrkd_jax.models.fusion import Batch, GatedFusion, Rows, ViewRows
 
 
 class MaskedGRU(nn.Module):
@@ -66,13 +65,7 @@ class GRU4Rec(nn.Module):
     output_proj: bool = False
 
     @nn.compact
-    def __call__(
-        self,
-        id_rows: jax.Array,
-        view_rows: Sequence[jax.Array],
-        batch: Mapping[str, jax.Array],
-        train: bool = False,
-    ) -> jax.Array:
+    def __call__(self, id_rows: Rows, view_rows: ViewRows, batch: Batch, train: bool = False):
         """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md):
         the state after each step, projected to d when `output_proj` or hidden != d."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])

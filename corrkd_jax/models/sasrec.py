@@ -17,14 +17,13 @@ from the last item (the last item has position 0).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from corrkd_jax.models.fusion import GatedFusion
+from corrkd_jax.models.fusion import Batch, GatedFusion, Rows, ViewRows
 
 NORMS = ("pre", "post")
 POSITIONS = ("from_start", "from_end")
@@ -141,13 +140,7 @@ class SASRec(nn.Module):
     encoder: SASRecEncoder  # its settings (layers, heads, dropout, norm, ...) are the backbone's
 
     @nn.compact
-    def __call__(
-        self,
-        id_rows: jax.Array,
-        view_rows: Sequence[jax.Array],
-        batch: Mapping[str, jax.Array],
-        train: bool = False,
-    ) -> jax.Array:
+    def __call__(self, id_rows: Rows, view_rows: ViewRows, batch: Batch, train: bool = False):
         """Per-position vectors [B, L, d] of the backbone contract (docs/architecture.md);
         the last column is the whole history's vector."""
         fused = GatedFusion(self.dim, name="fusion")([id_rows, *view_rows])

@@ -9,7 +9,7 @@ the sum of the last `last_n` positions (histories are right-aligned).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from corrkd_jax.models.fusion import GatedFusion
+from corrkd_jax.models.fusion import Batch, GatedFusion, Rows, ViewRows
 
 NUM_EDGE_TYPES = 4  # 1 self, 2 out, 3 in, 4 both directions
 
@@ -102,13 +102,7 @@ class SessionGraph(nn.Module):
     attention_dropout: float = 0.0
 
     @nn.compact
-    def __call__(
-        self,
-        id_rows: jax.Array,
-        view_rows: Sequence[jax.Array],
-        batch: Mapping[str, jax.Array],
-        train: bool = False,
-    ) -> jax.Array:
+    def __call__(self, id_rows: Rows, view_rows: ViewRows, batch: Batch, train: bool = False):
         """Sequence vectors.
 
         Args:
