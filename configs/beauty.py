@@ -40,9 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.dim = 128  # released embedding size
     config.model.dropout = 0.4  # released dropout_output
     config.model.gru4rec.hidden = 128  # GRU width = dim
-    config.model.session_graph.attention_dropout = (
-        0.2  # released GAT dropout (applied after the softmax here)
-    )
+    config.model.session_graph.attention_dropout = 0.2  # released GAT dropout (applied after the softmax here)
 
     config.kd.num_pairs = 2_000_000  # sampled item pairs per codebook (of 12101^2)
     config.kd.kmeans_iters = 100  # Lloyd iterations at most

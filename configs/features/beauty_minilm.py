@@ -13,11 +13,7 @@ from corrkd_jax.features.config import base_config, text_view
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return base_config(
-        "beauty_minilm",
-        "../shared/data/amazon-beauty",
-        {
-            "title": text_view(("title", "idgenrec_text")),  # title, else keyword text
-            "attr": text_view(("attributes",)),  # brand|category|path
-        },
-    )
+    return base_config("beauty_minilm", "../shared/data/amazon-beauty", {
+        "title": text_view(("title", "idgenrec_text")),  # title, else keyword text
+        "attr": text_view(("attributes",)),  # brand|category|path
+    })

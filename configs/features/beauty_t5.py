@@ -17,13 +17,9 @@ T5_BASE = "google-t5/t5-base"  # hub name of T5-base (Flax weights available on 
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = base_config(
-        "beauty_t5",
-        "../shared/data/amazon-beauty",
-        {
-            "title": text_view(("title", "idgenrec_text"), encoder=T5_BASE, normalize=False),
-            "attr": text_view(("attributes",), encoder=T5_BASE, normalize=False),
-        },
-    )
+    config = base_config("beauty_t5", "../shared/data/amazon-beauty", {
+        "title": text_view(("title", "idgenrec_text"), encoder=T5_BASE, normalize=False),
+        "attr": text_view(("attributes",), encoder=T5_BASE, normalize=False),
+    })
     config.batch_size = 256  # accelerator-sized batches
     return config

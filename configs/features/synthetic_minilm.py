@@ -12,12 +12,7 @@ from corrkd_jax.features.config import base_config, text_view
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return base_config(
-        "synthetic_minilm",
-        "builtin:synthetic",
-        {
-            "title": text_view(("title",)),  # synthetic product title
-            "attr": text_view(("attributes",)),  # synthetic brand|category path
-        },
-        data_format="synthetic",
-    )
+    return base_config("synthetic_minilm", "builtin:synthetic", {
+        "title": text_view(("title",)),  # synthetic product title
+        "attr": text_view(("attributes",)),  # synthetic brand|category path
+    }, data_format="synthetic")

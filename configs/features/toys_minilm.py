@@ -11,10 +11,6 @@ from corrkd_jax.features.config import base_config, text_view
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return base_config(
-        "toys_minilm",
-        "../shared/data/amazon-toys",
-        {
-            "text": text_view(("idgenrec_text",)),  # ~5 keywords per item (no titles in this set)
-        },
-    )
+    return base_config("toys_minilm", "../shared/data/amazon-toys", {
+        "text": text_view(("idgenrec_text",)),  # ~5 keywords per item (no titles in this set)
+    })
