@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import argparse
-import functools
+import copy
 import json
 import subprocess
 import sys
@@ -31,6 +31,9 @@ from benchmarks.perf import common
 from benchmarks.perf.profile_step import parse_sets
 
 BEAUTY_TEST_BATCHES = 88  # ceil(22,363 / 256)
+# The setting these scaling curves measure (and scaling.md reports): prefix batches of 256
+# at d 128, whatever the current configs/beauty.py defaults of a backbone are.
+PREFIX_SETTINGS = {"data.train_on": "prefixes", "batch_size": 256, "model.dim": 128}
 
 
 def time_compiled(fn: Any, args: tuple, repeats: int, carry_state: bool) -> dict[str, float]:
@@ -85,7 +88,10 @@ def step_point(
     from corrkd_jax.trainer import sharding
 
     config = common.beauty_config(
-        backbone, variant, batch_size=batch_size, **{"data.length_buckets": buckets}, **sets
+        backbone,
+        variant,
+        **{**PREFIX_SETTINGS, "batch_size": batch_size, "data.length_buckets": buckets},
+        **sets,
     )
     bench = common.make_bench(config, codebook_pairs=50_000)
     batch = sharding.shard_batch(first_batch(bench.train_loader, length), bench.mesh)
@@ -121,16 +127,14 @@ def catalogue_worker(
     import jax.numpy as jnp
     import numpy as np
 
-    from corrkd_jax import optim
-    from corrkd_jax.data import TrainLoader
-    from corrkd_jax.models import build_model, init_params
-    from corrkd_jax.teacher import build_teacher
+    from corrkd_jax.models import build_model
     from corrkd_jax.trainer import sharding
-    from corrkd_jax.trainer.setup import load_data, split_data
-    from corrkd_jax.trainer.steps import create_train_state, eval_step, loss_weights, train_step
+    from corrkd_jax.trainer.assemble import build_run, compile_steps
+    from corrkd_jax.trainer.setup import Experiment, load_data, split_data
+    from corrkd_jax.trainer.steps import create_train_state
     from corrkd_jax.variants import get_variant
 
-    config = common.beauty_config("sasrec", variant)
+    config = common.beauty_config("sasrec", variant, **PREFIX_SETTINGS, **{"kd.kmeans_iters": 10})
     data = load_data(config)
     split = split_data(config, data)
     rng = np.random.default_rng(0)
@@ -140,66 +144,49 @@ def catalogue_worker(
     train = dataclasses.replace(
         split.train, histories=mapping[split.train.histories], targets=mapping[split.train.targets]
     )
-    views = tuple(config.model.views)
     features = {}
-    for view in views if variant != "id_only" else ():
-        table = rng.standard_normal((num_items + 1, 128), dtype=np.float32)
+    for view in tuple(config.model.views) if variant != "id_only" else ():
+        table = rng.standard_normal((num_items + 1, int(config.model.dim)), dtype=np.float32)
         table[0] = 0.0
         features[view] = table
-    model = build_model(config, num_items, features)
-    loader = TrainLoader(
-        train,
-        256,
-        (10, 20, 30, 50),
-        seed=0,
-        pairs=variant != "id_only",
-        shard_index=0,
-        shard_count=1,
+    # The trainer's own assembly over the remapped catalogue of N items.
+    experiment = Experiment(
+        data=data,
+        split=dataclasses.replace(split, train=train),
+        variant=get_variant(variant),
+        features=features,
+        model=build_model(config, num_items, features),
     )
-    batch = first_batch(loader, 10)
-    mesh = sharding.make_mesh()
-    params = init_params(model, batch, 0)
-    tx = optim.make_optimizer(
-        config.optim,
-        params,
-        table_group=get_variant(variant).table_group,
-        steps_per_epoch=loader.num_batches,
-    )
-    teacher = None
-    if features:
-        teacher, _ = build_teacher(
-            features, num_codes=50, num_chunks=8, kind="cos", num_pairs=20_000, seed=0, num_iters=10
-        )
-    weights = {
-        k: jnp.float32(v)
-        for k, v in loss_weights(
-            config.kd, views, holistic=variant != "id_only", codes=variant != "id_only"
-        ).items()
-    }
-    batch = sharding.shard_batch(batch, mesh)
+    parts = build_run(config, experiment=experiment, codebook_pairs=20_000)
+    batch = sharding.shard_batch(first_batch(parts.train_loader, 10), parts.mesh)
+    params = parts.state.params
     result = {
         "num_items": num_items,
         "variant": variant,
         "negatives": negatives,
         "item_chunk": item_chunk,
     }
+
+    def steps_with(**overrides: Any) -> tuple[Any, Any]:
+        """The trainer's compiled steps with `overrides` (num_negatives, eval.item_chunk)."""
+        changed = copy.deepcopy(config)
+        changed.update_from_flattened_dict(overrides)
+        train_fn, eval_fn = compile_steps(changed, experiment, parts.tx, parts.mesh)
+        return train_fn.jitted, eval_fn.jitted
+
     for name, s in (("train_full_softmax", 0), ("train_sampled_softmax", negatives)):
         # A copy: the step donates its state, and `params` is used again below.
-        state = create_train_state(jax.tree.map(jnp.copy, params), tx, jax.random.key(1))
-        fn = jax.jit(
-            functools.partial(
-                train_step, apply_fn=model.apply, tx=tx, backbone="sasrec", num_negatives=s
-            ),
-            donate_argnums=(0,),
-        )
-        result[name] = time_compiled(fn, (state, batch, teacher, weights), repeats, True)
+        state = create_train_state(jax.tree.map(jnp.copy, params), parts.tx, jax.random.key(1))
+        fn, _ = steps_with(num_negatives=s)
+        args = (state, batch, parts.teacher, parts.weights)
+        result[name] = time_compiled(fn, args, repeats, True)
         print(
             f"  N {num_items:8d} {variant:>8} {name}: {1000 * result[name]['seconds']:.0f} ms/step",
             file=sys.stderr,
             flush=True,
         )
     for name, chunk in (("eval_all_items", 0), ("eval_item_chunks", item_chunk)):
-        fn = jax.jit(functools.partial(eval_step, apply_fn=model.apply, item_chunk=chunk))
+        _, fn = steps_with(**{"eval.item_chunk": chunk})
         result[name] = time_compiled(fn, (params, batch), repeats, False)
         result[name]["beauty_test_seconds"] = BEAUTY_TEST_BATCHES * result[name]["seconds"]
     result["peak_rss_mib"] = common.vm_hwm_mib()
