@@ -1,8 +1,8 @@
 """Benchmark 1: training throughput on Beauty, per backbone x variant, after compilation.
 
-Beauty leave-one-out training, `configs/beauty.py:<backbone>,<variant>` as users run it: the
-session graph on prefixes (131,413 cases per epoch, batch 256, d 128), SASRec and GRU4Rec on
-whole sequences (22,512 windows holding the same 131,413 targets, batch 128, d 64); max_len 50,
+Beauty leave-one-out training, `configs/beauty.py:<backbone>,<variant>` as users run it (plus
+`--set` overrides; each row states its training mode, batch and width): prefixes are 131,413
+cases per epoch, whole sequences 22,512 windows holding the same 131,413 targets; max_len 50,
 length buckets (10, 20, 30, 50), views `title` + `attr` (MiniLM, PCA to d). For each backbone x
 variant the trainer's jitted
 `train_step` (state donated) runs a sample of real batches of epoch 0 with the epoch's bucket
