@@ -17,7 +17,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-import jax
 import pytest
 
 from corrkd_jax import recommend as rec
@@ -53,23 +52,6 @@ from corrkd_jax.trainer.config_files import load_config_file
 def get_config():
     return load_config_file({tiny!r}).features
 """
-
-
-@pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    """A persistent XLA cache for the in-process reruns (they compile the same programs)."""
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    )
-    before = {name: getattr(jax.config, name) for name in names}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    yield
-    for name, value in before.items():
-        jax.config.update(name, value)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import os
 import shutil
 import struct
 
-import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -25,22 +24,6 @@ from corrkd_jax.trainer.config_files import load_config_file
 from support import tiny_runs as testing
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    )
-    before = {name: getattr(jax.config, name) for name in names}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    yield
-    for name, value in before.items():
-        jax.config.update(name, value)
 
 
 @pytest.fixture(scope="module")
