@@ -106,8 +106,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     workdir = os.path.abspath(workdir)
     # Config, data, views and run directory are checked before stage 1 and before anything
     # is written to `workdir` (a refused run leaves it as it was).
-    validate.prepare_run(config, workdir)
-    experiment = build_experiment(config)
+    data = validate.prepare_run(config, workdir)
+    experiment = build_experiment(config, data)  # the dataset is read once
     validate.claim_workdir(config, experiment.data, workdir)
     checkpoints = Checkpoints(workdir, metric=config.eval.metric)
     resume_step = checkpoints.latest_step()

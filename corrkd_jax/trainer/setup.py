@@ -148,11 +148,14 @@ def load_features(
     return {view: reduced[view] for view in views}
 
 
-def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
-    """Loads data, splits it, ensures features and builds the model of `config`."""
+def build_experiment(
+    config: ml_collections.ConfigDict, data: InteractionData | None = None
+) -> Experiment:
+    """Loads data (unless given, e.g. already read by `validate.prepare_run`), splits it,
+    ensures features and builds the model of `config`."""
     check_config(config)
     variant = get_variant(config.model.variant)
-    data = load_data(config)
+    data = data if data is not None else load_data(config)
     split = split_data(config, data)
     features = load_features(config, data, variant)
     model = build_model(config, data.items.num_items, features)
