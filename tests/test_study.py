@@ -16,6 +16,7 @@ from benchmarks.study import cells as study
 from benchmarks.study import load, search, stats, summarize
 from benchmarks.study import run as study_run
 from benchmarks.study.report import splice
+from corrkd_jax.trainer.config_files import load_config_file
 
 # ------------------------------------------------------------------------------ statistics
 
@@ -270,3 +271,20 @@ def test_report_backbones_blocks_match_the_committed_results():
         start, end = f"<!-- summarize:{name} -->\n", f"\n<!-- /summarize:{name} -->"
         block = report_text.split(start)[1].split(end)[0]
         assert block == "\n".join(body), f"RESULTS.md block {name!r} is stale"
+
+
+def test_sasrec_best_is_the_study_cell_it_shares_results_with():
+    """`sasrec-best` is stored as the study's Beauty/SASRec/id_only cell: the two must be the
+    same training run (same command line but for the study's explicit default protocol)."""
+    from benchmarks.backbones import cells as backbones
+
+    for seed in backbones.SEEDS:
+        best = backbones.Cell("sasrec-best", backbones.FINAL["sasrec-best"], seed)
+        twin = best.study_twin
+        assert twin is not None and twin.seed == seed
+        protocol = f"--config.data.protocol={study.PROTOCOL}"
+        assert twin.command("W") == [*best.command("W"), protocol]
+    config = load_config_file(os.path.join(runner.REPO, "configs", "beauty.py"), "sasrec,id_only")
+    assert config.data.protocol == study.PROTOCOL  # so the study's explicit flag changes nothing
+    others = [c for c in backbones.all_cells() if c.run != "sasrec-best"]
+    assert others and all(c.study_twin is None for c in others)

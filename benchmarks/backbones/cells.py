@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from benchmarks.runner import train_command
+from benchmarks.study import cells as study
 
 SEEDS = (0, 1, 2)
 FINAL = {
@@ -67,6 +68,19 @@ class Cell:
     def command(self, workdir: str) -> list[str]:
         return train_command(self.config, workdir, self.seed, *self.overrides)
 
+    @property
+    def study_twin(self) -> study.Cell | None:
+        """The study cell that is this very run, or None.
+
+        `sasrec-best` is configs/beauty.py:sasrec,id_only, which is also the full study's
+        Beauty / SASRec / id_only cell (issue 15; the same command line, tested), so it is
+        trained once and kept where the study keeps it (`results/beauty/leave_one_out/
+        sasrec/id_only/seed<k>/`), whichever runner reaches it first.
+        """
+        if self.run == "sasrec-best":
+            return study.Cell("main", "beauty", "sasrec", "id_only", self.seed)
+        return None
+
 
 def all_cells() -> list[Cell]:
     """Every run, in the order they are trained."""
@@ -85,6 +99,6 @@ def all_cells() -> list[Cell]:
     first = [grid["sasrec-sequences"], grid["sasrec-sequences-dim128"], final["sasrec-recbole", 0]]
     first += [final["gru4rec-best", 0], grid["sasrec-sequences-batch512"]]
     first += [final["sasrec-recbole", 1], final["gru4rec-best", 1], final["sasrec-recbole", 2]]
-    first += [final["gru4rec-best", 2], final["sasrec-best", 0]]
+    first += [final["sasrec-best", 0], final["gru4rec-best", 2]]
     rest = [c for c in [*grid.values(), *final.values()] if c not in first]
     return first + rest

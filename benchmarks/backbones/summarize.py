@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from benchmarks.backbones.cells import FINAL, GRID, SEEDS
+from benchmarks.backbones.cells import FINAL, GRID, SEEDS, Cell
 from benchmarks.runner import REPO
 from benchmarks.study import load, report, tables
 
@@ -40,8 +40,16 @@ REFERENCES = (
 )
 
 
+def run_folder(run: str, seed: int) -> str:
+    """Where a run's seed lives (a study twin in the study's folder, see Cell.study_twin)."""
+    twin = Cell(run, "", seed).study_twin
+    if twin is not None:
+        return os.path.join(REPO, "results", twin.name)
+    return os.path.join(RESULTS, run, f"seed{seed}")
+
+
 def finished(run: str) -> list[dict]:
-    folders = [os.path.join(RESULTS, run, f"seed{seed}") for seed in SEEDS]
+    folders = [run_folder(run, seed) for seed in SEEDS]
     return [load.read_results(f) for f in folders if load.is_finished(f)]
 
 
