@@ -55,6 +55,7 @@ class Predictor:
     model: Any
     params: Any
     graph: bool  # batches need the session-graph arrays
+    apply: Any = None  # jitted (params, batch) -> (logits, aux); built once by load_predictor
 
     def scores(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
         """Scores of every item for each history.
@@ -77,12 +78,14 @@ class Predictor:
         )
         length = int(min(b for b in self.config.data.length_buckets if b >= max_len))
         batch = build_batch(examples, np.arange(len(rows)), length, graph=self.graph)
-        logits, _ = _apply(self.model, self.params, batch)
+        apply = self.apply or jitted_apply(self.model)
+        logits, _ = apply(self.params, batch)
         return np.array(logits)  # a writable host copy
 
 
-def _apply(model: Any, params: Any, batch: dict[str, np.ndarray]):
-    return jax.jit(lambda p, b: model.apply({"params": p}, b, train=False))(params, batch)
+def jitted_apply(model: Any):
+    """The inference forward pass, jitted once (a new jit per call would retrace each time)."""
+    return jax.jit(lambda params, batch: model.apply({"params": params}, batch, train=False))
 
 
 def _check_dataset(workdir: str, data: InteractionData) -> None:
@@ -160,6 +163,7 @@ def load_predictor(workdir: str) -> Predictor:
         model=model,
         params=params,
         graph=model.backbone.node_key == "nodes",
+        apply=jitted_apply(model),
     )
 
 

@@ -288,3 +288,17 @@ def test_sasrec_best_is_the_study_cell_it_shares_results_with():
     assert config.data.protocol == study.PROTOCOL  # so the study's explicit flag changes nothing
     others = [c for c in backbones.all_cells() if c.run != "sasrec-best"]
     assert others and all(c.study_twin is None for c in others)
+
+
+def test_seen_items_masking_removes_only_the_past_and_never_the_target():
+    from benchmarks.backbones.seen_items import mask_seen
+    from corrkd_jax.metrics import target_ranks
+
+    scores = np.array([[5.0, 4.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]], np.float32)
+    targets = np.array([2, 0])  # items 3 and 1
+    # user 0 saw items 1 and 2 (both above its target); user 1 saw its target (a repeat) and 4
+    pasts = [np.array([1, 2]), np.array([1, 4])]
+    assert np.asarray(target_ranks(scores, targets)).tolist() == [3, 4]
+    mask_seen(scores, targets, pasts)
+    assert np.asarray(target_ranks(scores, targets)).tolist() == [1, 3]
+    assert scores[1, 0] == 1.0 and np.isneginf(scores[1, 3])
