@@ -45,6 +45,38 @@ def target_ranks(scores: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.where(jnp.isnan(target_scores[:, 0]), jnp.iinfo(jnp.int32).max, ranks)
 
 
+def unseen_ranks(
+    ranks: jax.Array,
+    history: jax.Array,
+    history_scores: jax.Array,
+    targets: jax.Array,
+    target_scores: jax.Array,
+) -> jax.Array:
+    """Ranks with the case's history items removed from the candidates (the target kept).
+
+    Many papers rank the target only among items the user has not interacted with; this
+    turns `target_ranks` (all items) into that rank by not counting the distinct history
+    items, other than the target itself, that score strictly above the target.
+
+    Args:
+        ranks: int32 [B] ranks among all items (`target_ranks`, `chunked_ranks`).
+        history: int [B, L] item ids 1..N of each case's input history, 0 = padding.
+        history_scores: float [B, L] the score of each history item (any value at padding).
+        targets: int [B] target columns (item id - 1); target_scores: float [B] their scores.
+
+    Returns:
+        int32 [B]; a NaN-target rank (int32 max) stays as it is.
+    """
+    history = jnp.asarray(history)
+    length = history.shape[1]
+    earlier = jnp.tril(jnp.ones((length, length), bool), k=-1)  # [j, i]: i before j
+    repeated = jnp.any((history[:, :, None] == history[:, None, :]) & earlier, axis=2)
+    counted = (history > 0) & (history != targets[:, None] + 1) & ~repeated
+    above = jnp.sum(counted & (history_scores > target_scores[:, None]), 1, dtype=jnp.int32)
+    nan = ranks == jnp.iinfo(jnp.int32).max
+    return jnp.where(nan, ranks, ranks - above)
+
+
 def rank_metrics(
     scores: jax.Array,
     targets: jax.Array,

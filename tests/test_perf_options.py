@@ -68,6 +68,29 @@ def test_eval_step_with_item_chunks_equals_full_ranking():
         np.testing.assert_allclose(chunked[key], full[key], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("item_chunk", [0, 7])
+def test_eval_step_excluding_seen_items_ranks_among_the_unseen(item_chunk):
+    params = {"item_embedding": {"embedding": jax.random.normal(jax.random.key(1), (30, 4))}}
+    batch = _toy_batch(2)
+    items = np.asarray(batch["items"]).copy()
+    items[0] = [5, 5, 0, 9]  # a repeated history item counts once
+    items[1, -1] = int(batch["targets"][1])  # a repeat target stays a candidate
+    batch["items"] = jnp.asarray(items)
+    out = steps.eval_step(
+        params, batch, apply_fn=_toy_apply, item_chunk=item_chunk, exclude_seen=True
+    )
+    scores = np.array(_toy_apply({"params": params}, batch)[0])
+    targets = np.asarray(batch["targets"]) - 1
+    for row, history in enumerate(items):
+        seen = history[(history > 0) & (history != targets[row] + 1)]
+        scores[row, seen - 1] = -np.inf
+    np.testing.assert_array_equal(out["ranks"], metrics.target_ranks(scores, targets))
+    everything = steps.eval_step(params, batch, apply_fn=_toy_apply, item_chunk=item_chunk)
+    assert np.all(np.asarray(out["ranks"]) <= np.asarray(everything["ranks"]))
+    assert np.any(np.asarray(out["ranks"]) < np.asarray(everything["ranks"]))  # it can fail
+    np.testing.assert_allclose(out["loss/ce"], everything["loss/ce"])  # CE: all items
+
+
 def test_sampled_cross_entropy_masks_accidental_hits():
     sequence, table, _ = _scores_case(1, items=10)
     targets = jnp.asarray([1, 2, 3, 4, 5, 0], jnp.int32)
