@@ -99,7 +99,7 @@ def all_cells() -> list[Cell]:
     # choice), and the seeds of the chosen defaults.
     first = [grid["sasrec-sequences"], grid["sasrec-sequences-dim128"], final["sasrec-recbole", 0]]
     first += [final["gru4rec-best", 0], grid["sasrec-sequences-batch512"]]
-    first += [final["sasrec-recbole", 1], grid["gru4rec-prefixes"], final["sasrec-recbole", 2]]
+    first += [final["sasrec-recbole", 1], final["sasrec-recbole", 2], grid["gru4rec-prefixes"]]
     first += [final["sasrec-best", 0], final["gru4rec-best", 1], final["gru4rec-best", 2]]
     rest = [c for c in [*grid.values(), *final.values()] if c not in first]
     return first + rest
