@@ -106,7 +106,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval.metric = "NDCG@10"  # validation metric for model selection and early stopping
     config.eval.patience = 3  # epochs without improvement before stopping
     config.eval.ks = (5, 10, 20)  # cut-offs of HR@k, NDCG@k, MRR@k
-    config.eval.exclude_seen = False  # True: rank targets only among items not in the case's history (many papers; RecBole and the released code rank all items)
+    config.eval.exclude_history = False  # True: rank targets only among items not in the case's history (many papers; RecBole and the released code rank all items)
     config.eval.item_chunk = 0  # score items this many at a time (0 = all at once; for huge catalogues)
     config.eval.per_epoch = ("agreement",)  # evaluators after each validation (trainer/evaluators.py): agreement (teacher-student, views only) | test (test_epoch/*, never used for selection)
 

@@ -167,8 +167,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     for k in ev.ks:
         _number("eval.ks", k, integer=True, minimum=1)
     _number("eval.item_chunk", ev.item_chunk, integer=True, minimum=0)
-    if not isinstance(ev.exclude_seen, bool):
-        raise ConfigError("eval.exclude_seen", f"{ev.exclude_seen!r} must be True or False")
+    if not isinstance(ev.exclude_history, bool):
+        raise ConfigError("eval.exclude_history", f"{ev.exclude_history!r} must be True or False")
     for name in ev.per_epoch:
         _choice("eval.per_epoch", name, EVALUATORS)
     _number("checkpoint.every_steps", config.checkpoint.every_steps, integer=True, minimum=0)

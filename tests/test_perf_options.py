@@ -77,7 +77,7 @@ def test_eval_step_excluding_seen_items_ranks_among_the_unseen(item_chunk):
     items[1, -1] = int(batch["targets"][1])  # a repeat target stays a candidate
     batch["items"] = jnp.asarray(items)
     out = steps.eval_step(
-        params, batch, apply_fn=_toy_apply, item_chunk=item_chunk, exclude_seen=True
+        params, batch, apply_fn=_toy_apply, item_chunk=item_chunk, exclude_history=True
     )
     scores = np.array(_toy_apply({"params": params}, batch)[0])
     targets = np.asarray(batch["targets"]) - 1

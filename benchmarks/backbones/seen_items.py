@@ -29,19 +29,20 @@ BATCH = 1024  # test users scored at a time ([BATCH, N] float32 scores)
 KS = (10, 20)
 METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20")
 HEADER = [
-    "| run | test users | targets seen before | "
+    "| run | test users | targets seen before | top-1 item already seen (% of users) | "
     + " | ".join(f"{m}: all items -> unseen only" for m in METRICS)
     + " |",
-    "|---|---:|---:|" + "---:|" * len(METRICS),
+    "|---|---:|---:|---:|" + "---:|" * len(METRICS),
 ]
 
 
-def test_ranks(workdir: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(ranks among all items, ranks among items the user has not seen, repeat targets)."""
+def test_ranks(workdir: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(ranks among all items, ranks among items the user has not seen, repeat targets,
+    cases whose top-scored item is one the user has seen)."""
     predictor = load_predictor(workdir)
     config, data = predictor.config, predictor.data
     test = make_split(data, config.data.protocol, max_len=int(config.data.max_len)).test
-    full, unseen, repeats = [], [], 0
+    full, unseen, repeats, seen_first = [], [], 0, 0
     for start in range(0, len(test), BATCH):
         rows = range(start, min(start + BATCH, len(test)))
         histories = [h[h > 0] for h in test.histories[rows.start : rows.stop]]
@@ -53,9 +54,11 @@ def test_ranks(workdir: str) -> tuple[np.ndarray, np.ndarray, int]:
             for u in test.users[rows.start : rows.stop]
         ]
         repeats += int(sum(t + 1 in past for t, past in zip(targets, pasts)))
+        top = scores.argmax(axis=1) + 1
+        seen_first += int(sum(item in past for item, past in zip(top, pasts)))
         mask_seen(scores, targets, pasts)
         unseen.append(np.asarray(metrics.target_ranks(scores, targets)))
-    return np.concatenate(full), np.concatenate(unseen), repeats
+    return np.concatenate(full), np.concatenate(unseen), repeats, seen_first
 
 
 def mask_seen(scores: np.ndarray, targets: np.ndarray, pasts: list[np.ndarray]) -> None:
@@ -75,7 +78,7 @@ def summary(ranks: np.ndarray) -> dict[str, float]:
 
 
 def row(workdir: str) -> str:
-    full, unseen, repeats = test_ranks(workdir)
+    full, unseen, repeats, seen_first = test_ranks(workdir)
     committed = os.path.join(workdir, "test_ranks.npy")
     if os.path.exists(committed):
         # The run scored test batches padded to their length bucket, this script to max_len:
@@ -88,7 +91,9 @@ def row(workdir: str) -> str:
         seed = json.load(f)["seed"]
     name = os.path.relpath(os.path.abspath(workdir), os.path.join(REPO, "runs"))
     cells = [f"{a[m]:.2f} -> {b[m]:.2f} ({100 * (b[m] / a[m] - 1):+.1f}%)" for m in METRICS]
-    return f"| {name} (seed {seed}) | {len(full)} | {repeats} | " + " | ".join(cells) + " |"
+    share = 100 * seen_first / len(full)
+    head = f"| {name} (seed {seed}) | {len(full)} | {repeats} | {share:.1f} | "
+    return head + " | ".join(cells) + " |"
 
 
 def main() -> None:

@@ -156,7 +156,7 @@ def compile_steps(
                 apply_fn=experiment.model.apply,
                 ks=tuple(int(k) for k in config.eval.ks),
                 item_chunk=int(config.eval.item_chunk),
-                exclude_seen=bool(config.eval.exclude_seen),
+                exclude_history=bool(config.eval.exclude_history),
             ),
             out_shardings=replicated,
         )

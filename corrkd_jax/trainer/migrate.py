@@ -30,7 +30,7 @@ ADDED_FIELDS: dict[str, Any] = {
     "model.gru4rec.output_proj": False,
     # Per-epoch evaluators by name (`trainer/evaluators.py`); agreement always ran before.
     "eval.per_epoch": ["agreement"],
-    "eval.exclude_seen": False,  # candidates were always all items before the option
+    "eval.exclude_history": False,  # candidates were always all items before the option
 }
 
 

@@ -245,7 +245,7 @@ def eval_step(
     apply_fn: ApplyFn,
     ks: tuple[int, ...] = metrics_lib.DEFAULT_KS,
     item_chunk: int = 0,
-    exclude_seen: bool = False,
+    exclude_history: bool = False,
 ) -> dict[str, jax.Array]:
     """Full-ranking metrics of one batch as weighted sums (divide on the host).
 
@@ -254,7 +254,7 @@ def eval_step(
         apply_fn: `model.apply`; ks: cut-offs (static).
         item_chunk: 0 = score all N items at once ([B, N] scores); c > 0 = score them c at a
             time (`evaluation.chunked_ranks`), for catalogues whose [B, N] scores do not fit.
-        exclude_seen: rank the target only among items not in the case's input history
+        exclude_history: rank the target only among items not in the case's input history
             (`metrics.unseen_ranks`; the target itself always stays a candidate). The
             reported `loss/ce` is over all items either way.
 
@@ -272,7 +272,7 @@ def eval_step(
         table = params["item_embedding"]["embedding"][1:]
         ranks, logsumexp, target_scores = chunked_ranks(sequence, table, targets, item_chunk)
         ce = logsumexp - target_scores
-        if exclude_seen:
+        if exclude_history:
             history_scores = jnp.einsum("bd,bld->bl", sequence, table[jnp.maximum(history - 1, 0)])
     else:
         logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
@@ -280,7 +280,7 @@ def eval_step(
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
         target_scores = jnp.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
         history_scores = jnp.take_along_axis(logits, jnp.maximum(history - 1, 0), axis=1)
-    if exclude_seen:
+    if exclude_history:
         ranks = metrics_lib.unseen_ranks(ranks, history, history_scores, targets, target_scores)
     per_case = metrics_lib.metrics_from_ranks(ranks, ks)
     per_case["loss/ce"] = ce
