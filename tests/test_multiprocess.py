@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def _train(config: str, workdir: str, **extra: str) -> subprocess.Popen:
     )
 
 
+# Lines that say why a process died (absl fatal/error logs, C++ checks, the distributed
+# runtime); the tail of stderr alone is mostly the thread dump of the abort.
+CAUSE = re.compile(
+    r"^[FE]\d{4} |Check failed|Fatal Python error|terminate called|DEADLINE_EXCEEDED|"
+    r"UNAVAILABLE|Terminating process|distributed service"
+)
+
+
+def _why(err: str) -> str:
+    causes = [line for line in err.splitlines() if CAUSE.search(line)]
+    return "\n".join(causes[:30]) + "\n... stderr tail:\n" + err[-1500:]
+
+
 def test_two_processes_match_one_process(tmp_path):
     from support.tiny_encoders import save_tiny_text_encoder
 
@@ -81,7 +95,7 @@ def test_two_processes_match_one_process(tmp_path):
     # One process (also computes the stage-1 features both runs then share).
     single = _train(str(config), str(tmp_path / "one"))
     out, err = single.communicate(timeout=600)
-    assert single.returncode == 0, err[-3000:]
+    assert single.returncode == 0, _why(err)
 
     port = _free_port()
     workers = [
@@ -96,7 +110,7 @@ def test_two_processes_match_one_process(tmp_path):
     ]
     outputs = [worker.communicate(timeout=600) for worker in workers]
     for worker, (_, err) in zip(workers, outputs):
-        assert worker.returncode == 0, err[-3000:]
+        assert worker.returncode == 0, _why(err)
 
     one = json.load(open(tmp_path / "one" / "results.json"))
     two = json.load(open(tmp_path / "two" / "results.json"))
