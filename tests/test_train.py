@@ -70,6 +70,10 @@ def test_outputs_of_an_end_to_end_run(reference_run):
             assert 0.0 <= metrics[f"MRR@{k}"] <= metrics[f"NDCG@{k}"] <= metrics[f"HR@{k}"] <= 1
         assert metrics["HR@5"] <= metrics["HR@10"] <= metrics["HR@20"]
     assert results["config"]["model"]["variant"] == "kdsr"
+    # The same checkpoint with history items removed from the candidates: ranks only improve.
+    assert set(results["test_excluding_history"]) == set(METRIC_NAMES)
+    for name in METRIC_NAMES:
+        assert results["test_excluding_history"][name] >= results["test"][name] - 1e-7, name
     assert {"epoch_seconds", "compile_seconds", "total_seconds"} <= set(results["timing"])
     assert len(results["timing"]["epoch_seconds"]) == results["epochs_trained"] == 2
     assert results["versions"]["jax"] == jax.__version__
@@ -155,6 +159,16 @@ def test_test_evaluator_logs_best_of_test_without_changing_the_run(reference_run
         assert results["best_of_test_epochs"][name]["value"] >= results["test"][name]
     # The reference run did not score test per epoch, so it reports no best-of-test block.
     assert "best_of_test_epochs" not in reference
+
+
+def test_excluding_history_scores_the_protocol_results_json_also_reports(setup, tmp_path):
+    results = train_and_evaluate(
+        _config(setup, num_epochs=1, eval__exclude_history=True), str(tmp_path / "unseen")
+    )
+    for name in METRIC_NAMES:
+        assert results["test"][name] == pytest.approx(
+            results["test_excluding_history"][name], abs=1e-6
+        ), name
 
 
 def test_resume_refuses_a_different_experiment(reference_run, setup):

@@ -19,6 +19,10 @@ from corrkd_jax.data import EvalLoader
 from corrkd_jax.trainer.sharding import shard_batch
 
 RANKS_KEY = "ranks"  # `eval_step`'s per-case output (trainer/steps.py)
+# The same ranks with the case's history items removed from the candidates (the other
+# protocol when `eval.exclude_history` is off; equal to RANKS_KEY when it is on).
+UNSEEN_RANKS_KEY = "ranks_excluding_history"
+PER_CASE_KEYS = (RANKS_KEY, UNSEEN_RANKS_KEY)
 
 
 def evaluate(
@@ -27,26 +31,28 @@ def evaluate(
     loader: EvalLoader,
     mesh: Mesh,
     return_ranks: bool = False,
-) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
+) -> dict[str, float] | tuple[dict[str, float], dict[str, np.ndarray]]:
     """Mean metrics over every case of `loader` (exact: padded rows carry weight 0).
 
     Args:
         eval_fn: (params, sharded batch) -> dict of float32 sums incl. `count`, and the
-            per-case `ranks` [B] (`eval_step`, with replicated outputs).
+            per-case ranks [B] under `PER_CASE_KEYS` (`eval_step`, with replicated outputs).
         params: replicated model parameters.
         loader: the split's `EvalLoader` (this process's shard of every batch).
         mesh: the data-parallel mesh.
-        return_ranks: also return each case's target rank.
+        return_ranks: also return each case's target ranks.
 
     Returns:
         metric name -> mean over the split's cases (`HR@k`, `NDCG@k`, `MRR@k`, `loss/ce`);
-        with `return_ranks` also int32 [num_cases], the rank of case i's target (case order
-        of the split, e.g. one test case per user in user order for leave-one-out).
+        with `return_ranks` also, per key of `PER_CASE_KEYS` that `eval_fn` returns, int32
+        [num_cases]: the rank of case i's target (case order of the split, e.g. one test
+        case per user in user order for leave-one-out).
     """
-    totals, ranks = None, []
+    totals, ranks = None, {key: [] for key in PER_CASE_KEYS}
     for batch in loader.iterator():
         sums = dict(eval_fn(params, shard_batch(batch, mesh)))
-        ranks.append(sums.pop(RANKS_KEY, None))
+        for key in PER_CASE_KEYS:
+            ranks[key].append(sums.pop(key, None))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if totals is None:
         raise ValueError("evaluation split is empty")
@@ -54,9 +60,13 @@ def evaluate(
     if not return_ranks:
         return metrics
     rows = loader.plan().rows.reshape(-1)  # global batch rows -> case index (-1 = padding)
-    per_row = np.concatenate([np.asarray(jax.device_get(r)).reshape(-1) for r in ranks])
-    case_ranks = np.zeros(len(loader.examples), np.int32)
-    case_ranks[rows[rows >= 0]] = per_row[rows >= 0]
+    case_ranks = {}
+    for key, batches in ranks.items():
+        if any(r is None for r in batches):
+            continue
+        per_row = np.concatenate([np.asarray(jax.device_get(r)).reshape(-1) for r in batches])
+        case_ranks[key] = np.zeros(len(loader.examples), np.int32)
+        case_ranks[key][rows[rows >= 0]] = per_row[rows >= 0]
     return metrics, case_ranks
 
 

@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 from corrkd_jax.data import EvalLoader, TrainLoader
 from corrkd_jax.io import save_npy, write_json, write_text
-from corrkd_jax.metrics import metric_names
+from corrkd_jax.metrics import metric_names, metrics_from_ranks
 from corrkd_jax.teacher import Teacher
 from corrkd_jax.trainer import sharding
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.early_stopping import EarlyStopping
-from corrkd_jax.trainer.evaluation import evaluate
+from corrkd_jax.trainer.evaluation import RANKS_KEY, UNSEEN_RANKS_KEY, evaluate
 from corrkd_jax.trainer.evaluators import Evaluator
 from corrkd_jax.trainer.metric_writer import MetricWriter
 from corrkd_jax.trainer.plots import plot_curves
@@ -314,14 +314,20 @@ def finish(
 ) -> dict[str, Any]:
     """Scores the test split once with the best validation parameters; writes results.json."""
     params, summary = run.checkpoints.restore_best(state.params)
-    test, test_ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh, return_ranks=True)
+    test, ranks = evaluate(run.eval_fn, params, run.test_loader, run.mesh, return_ranks=True)
+    test_ranks = ranks[RANKS_KEY]
     experiment = run.experiment
     names = metric_names(run.config.eval.ks)
+    # Every case weighs 1 in the test split, so the mean over cases is the split's metric.
+    unseen = metrics_from_ranks(ranks[UNSEEN_RANKS_KEY], tuple(run.config.eval.ks))
     results = {
         "config": json_config(run.config),
         "best_epoch": int(summary["epoch"]),
         "valid": {name: summary[name] for name in names},
         "test": {name: test[name] for name in names},
+        # The same checkpoint with the user's history items never candidates (many papers'
+        # protocol; equal to "test" when eval.exclude_history is on). Never used for selection.
+        "test_excluding_history": {name: float(np.mean(unseen[name])) for name in names},
         "stop_reason": progress.stop_reason,
         "epochs_trained": progress.epoch,
         "steps": int(progress.epoch * run.steps_per_epoch),

@@ -28,7 +28,7 @@ from corrkd_jax import metrics as metrics_lib
 from corrkd_jax import optim
 from corrkd_jax.models import kd_node_items
 from corrkd_jax.teacher import Teacher, teacher_signals
-from corrkd_jax.trainer.evaluation import RANKS_KEY, chunked_ranks
+from corrkd_jax.trainer.evaluation import RANKS_KEY, UNSEEN_RANKS_KEY, chunked_ranks
 
 ApplyFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -261,7 +261,8 @@ def eval_step(
     Returns:
         float32 scalars: `HR@k`, `NDCG@k`, `MRR@k` sums, `loss/ce` sum and `count`; and
         `ranks` int32 [B], each case's target rank (per case, not summed: `evaluate` keeps
-        them for paired statistics).
+        them for paired statistics), and `ranks_excluding_history` int32 [B], the ranks
+        with the history items removed (both protocols, for comparison with papers).
     """
     targets = jnp.maximum(batch["targets"] - 1, 0)
     history = batch["items"]
@@ -272,19 +273,20 @@ def eval_step(
         table = params["item_embedding"]["embedding"][1:]
         ranks, logsumexp, target_scores = chunked_ranks(sequence, table, targets, item_chunk)
         ce = logsumexp - target_scores
-        if exclude_history:
-            history_scores = jnp.einsum("bd,bld->bl", sequence, table[jnp.maximum(history - 1, 0)])
+        history_scores = jnp.einsum("bd,bld->bl", sequence, table[jnp.maximum(history - 1, 0)])
     else:
         logits, _ = apply_fn({"params": params}, batch, teacher_signals=None, train=False)
         ranks = metrics_lib.target_ranks(logits, targets)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
         target_scores = jnp.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
         history_scores = jnp.take_along_axis(logits, jnp.maximum(history - 1, 0), axis=1)
+    unseen = metrics_lib.unseen_ranks(ranks, history, history_scores, targets, target_scores)
     if exclude_history:
-        ranks = metrics_lib.unseen_ranks(ranks, history, history_scores, targets, target_scores)
+        ranks = unseen
     per_case = metrics_lib.metrics_from_ranks(ranks, ks)
     per_case["loss/ce"] = ce
-    return {**metrics_lib.weighted_sums(per_case, batch["weights"]), RANKS_KEY: ranks}
+    sums = metrics_lib.weighted_sums(per_case, batch["weights"])
+    return {**sums, RANKS_KEY: ranks, UNSEEN_RANKS_KEY: unseen}
 
 
 class CompiledPerShape:
