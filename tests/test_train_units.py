@@ -92,7 +92,9 @@ def test_old_workdir_configs_migrate_to_the_behaviour_they_ran_with(tmp_path):
             node = node[part]
         del node[leaf]
     saved["eval"]["test_every_epoch"] = True
+    saved["eval"]["exclude_seen"] = saved["eval"].pop("exclude_history")  # the old name
     migrated = migrate_config(saved)
+    assert migrated["eval"]["exclude_history"] is False and "exclude_seen" not in migrated["eval"]
     assert migrated["model"]["sasrec"]["norm"] == "pre"  # the layout before the option
     assert migrated["eval"]["per_epoch"] == ["agreement", "test"]
     assert "test_every_epoch" not in migrated["eval"]

@@ -34,6 +34,11 @@ ADDED_FIELDS: dict[str, Any] = {
 }
 
 
+# Old name -> today's name, the meaning unchanged. `eval.exclude_seen` was the option's name
+# for one session (issue 14 runs `sasrec-recbole/seed1`, `grid/sasrec-sequences-batch512`).
+RENAMED_FIELDS: dict[str, str] = {"eval.exclude_seen": "eval.exclude_history"}
+
+
 def _lookup(tree: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     node: Any = tree
     for part in dotted.split("."):
@@ -56,9 +61,20 @@ def migrate_config(saved: Mapping[str, Any]) -> dict[str, Any]:
 
     - `eval.test_every_epoch: true` (before per-epoch evaluators) becomes `"test"` in
       `eval.per_epoch`;
+    - fields of `RENAMED_FIELDS` get their new name (same value);
     - every field of `ADDED_FIELDS` the config lacks gets its recorded value.
     """
     config = copy.deepcopy(dict(saved))
+    for old, new in RENAMED_FIELDS.items():
+        found, value = _lookup(config, old)
+        if found:
+            *parents, leaf = old.split(".")
+            node = config
+            for part in parents:
+                node = node[part]
+            del node[leaf]
+            if not _lookup(config, new)[0]:
+                _assign(config, new, value)
     found, test_every_epoch = _lookup(config, "eval.test_every_epoch")
     if found:
         del config["eval"]["test_every_epoch"]
