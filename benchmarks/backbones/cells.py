@@ -38,7 +38,7 @@ GRID = {
         "sequences-dim128": (*SEQUENCES, "--config.model.dim=128"),
         "sequences-dropout0.3": (*SEQUENCES, "--config.model.dropout=0.3"),
         "sequences-buckets50": (*SEQUENCES, "--config.data.length_buckets=(50,)"),
-        # Whole sequences with ~2000 targets per step, close to the prefix recipe's 2048:
+        # Whole sequences with ~3000 targets per step, near the prefix recipe's 2048:
         # does the smaller batch (more, noisier steps per epoch) explain the overfitting?
         "sequences-batch512": ("--config.data.train_on=sequences", "--config.batch_size=512"),
         "dim128": ("--config.model.dim=128",),
