@@ -56,6 +56,18 @@ def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _pop(tree: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """Removes a dotted field: (found, its value)."""
+    found, value = _lookup(tree, dotted)
+    if found:
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        del node[leaf]
+    return found, value
+
+
 def migrate_config(saved: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a saved config (JSON data) with today's fields.
 
@@ -66,18 +78,11 @@ def migrate_config(saved: Mapping[str, Any]) -> dict[str, Any]:
     """
     config = copy.deepcopy(dict(saved))
     for old, new in RENAMED_FIELDS.items():
-        found, value = _lookup(config, old)
-        if found:
-            *parents, leaf = old.split(".")
-            node = config
-            for part in parents:
-                node = node[part]
-            del node[leaf]
-            if not _lookup(config, new)[0]:
-                _assign(config, new, value)
-    found, test_every_epoch = _lookup(config, "eval.test_every_epoch")
+        found, value = _pop(config, old)
+        if found and not _lookup(config, new)[0]:
+            _assign(config, new, value)
+    found, test_every_epoch = _pop(config, "eval.test_every_epoch")
     if found:
-        del config["eval"]["test_every_epoch"]
         if not _lookup(config, "eval.per_epoch")[0]:
             _assign(
                 config,
