@@ -71,6 +71,9 @@ def test_cell_list_counts_and_order(tmp_path):
         [c.dataset for c in first], key=list(study.DATASETS).index
     )
     assert first[0].dataset == "beauty"
+    assert sorted(study.RUN_ORDER) == sorted(study.MAIN_VARIANTS)
+    # the baselines, then kdsr: the first comparison lands before frozen_features
+    assert [c.variant for c in first[:3]] == ["id_only", "feature_init", "kdsr"]
     groups = [c.group for c in cells]
     assert groups.index("search") == per_seed < groups.index("ablation")
     assert [c.seed for c in cells if c.group == "main"][per_seed] == 1

@@ -6,7 +6,7 @@ seed<k>/`. The search (`search.py`) runs on Beauty / SASRec seed 0 under
 `results/beauty/search/sasrec/<point>/seed0/`; its selection file turns into the overrides
 of `kdsr_tuned`, which cannot be built before (`pending`).
 
-Order: seed 0 of every dataset's main cells (Beauty first), then the search, then the
+Order: seed 0 of every dataset's main cells (Beauty first; `RUN_ORDER` within), then the search, then the
 `kdsr_tuned` seed-0 cells, the ablations' seed 0, seeds 1-2 of the main cells, and last the
 ablations' seeds 1-2. A partial study is therefore already a single-seed comparison on every
 dataset, then gains its tuned variant, then its error bars.
@@ -37,6 +37,9 @@ MAIN_VARIANTS = (
     "kdsr_tuned",
 )
 TUNED = "kdsr_tuned"  # kdsr with the search's selected overrides
+# Within a dataset and backbone: the baselines, then the distilled variants, so the first
+# finished cells already answer "does kdsr beat the better baseline?"; frozen_features last.
+RUN_ORDER = ("id_only", "feature_init", "kdsr", "kdsr_released", "frozen_features", "kdsr_tuned")
 ABLATION_DATASET, ABLATION_BACKBONE = "beauty", "sasrec"
 ABLATIONS = ("kdsr_no_holistic", "kdsr_no_codes", "kdsr_no_async")
 SEARCH_DATASET, SEARCH_BACKBONE = "beauty", "sasrec"
@@ -90,7 +93,7 @@ def main_cells(seeds, tuned: tuple[str, ...] | None) -> list[Cell]:
         for s in seeds
         for d in DATASETS
         for b in BACKBONES
-        for v in MAIN_VARIANTS
+        for v in RUN_ORDER
         if v != TUNED or tuned is not None
     ]
 
