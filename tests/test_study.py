@@ -72,6 +72,7 @@ def test_cell_list_counts_and_order(tmp_path):
     )
     assert first[0].dataset == "beauty"
     assert sorted(study.RUN_ORDER) == sorted(study.MAIN_VARIANTS)
+    assert sorted(study.RUN_BACKBONES) == sorted(study.BACKBONES)
     # the baselines, then kdsr: the first comparison lands before frozen_features
     assert [c.variant for c in first[:3]] == ["id_only", "feature_init", "kdsr"]
     groups = [c.group for c in cells]
