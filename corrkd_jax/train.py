@@ -222,6 +222,11 @@ def main(argv: list[str]) -> None:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    # Multi-process runs leave through the coordination service's shutdown barrier here,
+    # before interpreter teardown: without it process 0 can take the service down while a
+    # peer is still finishing, and the peer aborts (SIGABRT; jax's own atexit hook runs
+    # only after the backends are cleared).
+    jax.distributed.shutdown()  # a no-op in a single process
     if results.get("status") == "interrupted":
         print(
             f"stopped at step {results['step']} (checkpoint.max_steps_per_run); rerun the "
