@@ -8,8 +8,8 @@ of `kdsr_tuned`, which cannot be built before (`pending`).
 
 Order: seed 0 of every dataset's main cells (Beauty first; `RUN_BACKBONES` and `RUN_ORDER`
 within), then the search, then the `kdsr_tuned` seed-0 cells, the ablations' seed 0, seeds 1-2
-of the main cells, and last the ablations' seeds 1-2. A partial study is therefore already a single-seed comparison on every
-dataset, then gains its tuned variant, then its error bars.
+of the main cells, and last the ablations' seeds 1-2. A partial study is therefore already a
+single-seed comparison on every dataset, then gains its tuned variant, then its error bars.
 """
 
 from __future__ import annotations

@@ -58,14 +58,11 @@ def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _pop(tree: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     """Removes a dotted field: (found, its value)."""
-    found, value = _lookup(tree, dotted)
-    if found:
-        *parents, leaf = dotted.split(".")
-        node = tree
-        for part in parents:
-            node = node[part]
-        del node[leaf]
-    return found, value
+    parent, _, leaf = dotted.rpartition(".")
+    found, node = _lookup(tree, parent) if parent else (True, tree)
+    if not found or not isinstance(node, dict) or leaf not in node:
+        return False, None
+    return True, node.pop(leaf)
 
 
 def migrate_config(saved: Mapping[str, Any]) -> dict[str, Any]:
