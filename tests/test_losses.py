@@ -17,23 +17,12 @@ from corrkd_jax.losses import (
     holistic_correlation_loss,
     pairwise_correlation,
 )
+from support.references import np_corr
 
 KINDS = ("cos", "dot", "euc", "man")
 
 
 # ----------------------------------------------------------------------- NumPy references
-
-
-def np_corr(u: np.ndarray, w: np.ndarray, kind: str) -> float:
-    u = u.astype(np.float64)
-    w = w.astype(np.float64)
-    if kind == "cos":
-        return float(u @ w / max(np.linalg.norm(u) * np.linalg.norm(w), 1e-8))
-    if kind == "dot":
-        return float(u @ w)
-    if kind == "euc":
-        return float(np.sqrt(((u - w) ** 2).sum()))
-    return float(np.abs(u - w).sum())
 
 
 def np_pairwise(x: np.ndarray, kind: str) -> np.ndarray:

@@ -16,18 +16,7 @@ from corrkd_jax.teacher import (
     fit_codebook,
     teacher_signals,
 )
-
-
-def np_corr(u: np.ndarray, w: np.ndarray, kind: str) -> float:
-    u = u.astype(np.float64)
-    w = w.astype(np.float64)
-    if kind == "cos":
-        return float(u @ w / max(np.linalg.norm(u) * np.linalg.norm(w), 1e-8))
-    if kind == "dot":
-        return float(u @ w)
-    if kind == "euc":
-        return float(np.sqrt(((u - w) ** 2).sum()))
-    return float(np.abs(u - w).sum())
+from support.references import np_corr
 
 
 def random_features(seed: int, n: int, d: int) -> np.ndarray:
