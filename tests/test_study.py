@@ -181,6 +181,8 @@ def test_selection_is_written_once_every_point_finished(tmp_path):
     nxt = study_run.next_cell(root, set(), "")
     assert nxt.variant == study.TUNED and nxt.seed == 0
     assert study_run.next_cell(root, {nxt.name}, "").name != nxt.name
+    held = study_run.next_cell(root, set(), "", hold=(f"/{nxt.backbone}/",))
+    assert held.backbone != nxt.backbone  # --skip leaves a backbone's cells out of the queue
 
 
 def test_summary_of_a_partial_study(tmp_path):

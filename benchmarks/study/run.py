@@ -3,6 +3,8 @@
     python -m benchmarks.study.run                  # every missing cell, in run order
     python -m benchmarks.study.run --list           # cells, done/todo, and pending ones
     python -m benchmarks.study.run --only sports    # cells whose name contains a string
+    python -m benchmarks.study.run --skip /sasrec/  # hold cells back (repeatable), e.g. while
+                                                    # the Backbones grid may change SASRec's defaults
     python -m benchmarks.study.run --max-cells 1    # stop after one trained cell (e.g. a GPU slot)
 
 Finished cells: `results/<cell>/` (results.json, metrics.jsonl, curves.png, test_ranks.npy);
@@ -41,12 +43,19 @@ def write_selection_when_ready(results_root: str) -> bool:
     return True
 
 
-def next_cell(results_root: str, skip: set[str], only: str) -> study.Cell | None:
-    """The first cell in run order that is not finished and not tried by this process."""
+def wanted(name: str, only: str, hold: tuple[str, ...]) -> bool:
+    """True if a cell name contains `only` and none of the `hold` strings."""
+    return only in name and not any(h in name for h in hold)
+
+
+def next_cell(
+    results_root: str, skip: set[str], only: str, hold: tuple[str, ...] = ()
+) -> study.Cell | None:
+    """The first wanted cell in run order that is not finished and not tried by this process."""
     write_selection_when_ready(results_root)
     for cell in study.all_cells(results_root):
         if (
-            only in cell.name
+            wanted(cell.name, only, hold)
             and cell.name not in skip
             and not load.is_finished(os.path.join(results_root, cell.name))
         ):
@@ -58,24 +67,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="list cells and their status")
     parser.add_argument("--only", default="", help="run cells whose name contains this")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="leave out cells whose name contains this (repeatable)",
+    )
     parser.add_argument("--max-cells", type=int, default=0, help="stop after N cells (0: all)")
     parser.add_argument("--results", default=os.path.join(REPO, "results"))
     parser.add_argument("--runs", default=os.path.join(REPO, "runs", "study"))
     args = parser.parse_args()
+    hold = tuple(args.skip)
     if args.list:
         ready = write_selection_when_ready(args.results)
         for cell in study.all_cells(args.results):
-            if args.only in cell.name:
+            if wanted(cell.name, args.only, hold):
                 done = load.is_finished(os.path.join(args.results, cell.name))
                 print(f"{'done' if done else 'todo'}  {cell.group:8s} {cell.name}")
         for name in [] if ready else study.tuned_names():
-            if args.only in name:
+            if wanted(name, args.only, hold):
                 print(f"pending (needs the search)  {name}")
         return
     tried: set[str] = set()  # run or skipped (another worker holds it) by this process
     finished = 0
     while args.max_cells <= 0 or finished < args.max_cells:
-        cell = next_cell(args.results, tried, args.only)
+        cell = next_cell(args.results, tried, args.only, hold)
         if cell is None:
             break
         tried.add(cell.name)
