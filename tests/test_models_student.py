@@ -34,6 +34,20 @@ def pair_code_logits(mlp: CodeMLP, rows: jax.Array) -> jax.Array:
     return mlp(jnp.abs(rows[:, :, None, :] - rows[:, None, :, :]))
 
 
+def assert_matches_plain_loss(fast, mlp, params, rows, codes, mask):
+    """`fast(params, rows)` has the value and gradients of the plain all-pairs code loss."""
+
+    def plain(p, r):
+        logits = mlp.apply(p, r, method=lambda m, x: pair_code_logits(m, x))
+        return correlation_code_loss(logits, codes, mask)
+
+    v_fast, g_fast = quick_jit(jax.value_and_grad(fast, argnums=(0, 1)))(params, rows)
+    v_plain, g_plain = quick_jit(jax.value_and_grad(plain, argnums=(0, 1)))(params, rows)
+    np.testing.assert_allclose(v_fast, v_plain, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def _inputs(seed: int):
     rng = np.random.default_rng(seed)
     rows = jnp.asarray(rng.normal(size=(B, L, D)), jnp.float32)
@@ -59,15 +73,7 @@ def test_code_term_equals_all_pairs_loss(seed):
     def fast(p, r):
         return mlp.apply(p, r, method=lambda m, x: code_term(m, x, codes, mask))
 
-    def plain(p, r):
-        logits = mlp.apply(p, r, method=lambda m, x: pair_code_logits(m, x))
-        return correlation_code_loss(logits, codes, mask)
-
-    v_fast, g_fast = quick_jit(jax.value_and_grad(fast, argnums=(0, 1)))(params, rows)
-    v_plain, g_plain = quick_jit(jax.value_and_grad(plain, argnums=(0, 1)))(params, rows)
-    np.testing.assert_allclose(v_fast, v_plain, rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_matches_plain_loss(fast, mlp, params, rows, codes, mask)
 
 
 def test_code_term_with_empty_mask_is_zero():
@@ -148,15 +154,7 @@ def test_packed_code_term_equals_all_pairs_loss(groups, extra, chunk):
             ),
         )
 
-    def plain(p, r):
-        logits = mlp.apply(p, r, method=lambda m, x: pair_code_logits(m, x))
-        return correlation_code_loss(logits, codes, mask)
-
-    v_fast, g_fast = quick_jit(jax.value_and_grad(fast, argnums=(0, 1)))(params, rows)
-    v_plain, g_plain = quick_jit(jax.value_and_grad(plain, argnums=(0, 1)))(params, rows)
-    np.testing.assert_allclose(v_fast, v_plain, rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_matches_plain_loss(fast, mlp, params, rows, codes, mask)
 
 
 def test_packed_code_term_without_real_nodes_is_zero():
