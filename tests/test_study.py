@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import runner
 from benchmarks.study import cells as study
-from benchmarks.study import load, search, stats, summarize
+from benchmarks.study import load, search, stats, summarize, tables
 from benchmarks.study import run as study_run
 from benchmarks.study.report import splice
 from corrkd_jax.trainer.config_files import load_config_file
@@ -183,6 +183,16 @@ def test_selection_is_written_once_every_point_finished(tmp_path):
     assert study_run.next_cell(root, {nxt.name}, "").name != nxt.name
     held = study_run.next_cell(root, set(), "", hold=(f"/{nxt.backbone}/",))
     assert held.backbone != nxt.backbone  # --skip leaves a backbone's cells out of the queue
+
+
+def test_verdict_counts_seeds_and_says_what_a_one_seed_ci_covers():
+    gain = {"dataset": "beauty", "backbone": "sasrec", "variant": "kdsr", "baseline": "id_only"}
+    gain["bootstrap"] = {"rel_HR": {"diff": -1.0, "low": -3.0, "high": 1.0}}
+    one = tables.verdict({**gain, "seeds": [0]}, claim=6.8)
+    assert "(1 seed)" in one and "not seed-to-seed noise" in one
+    assert "not distinguishable" in one and "excluded by the CI" in one
+    three = tables.verdict({**gain, "seeds": [0, 1, 2]}, claim=6.8)
+    assert "(3 seeds)" in three and "seed-to-seed" not in three
 
 
 def test_summary_of_a_partial_study(tmp_path):

@@ -135,7 +135,12 @@ def verdict(gain: dict, claim: float) -> str:
         paper = f"above the paper's +{claim:g}%"
     else:
         paper = f"consistent with the paper's +{claim:g}% (inside the CI)"
-    return f"- {where} ({len(gain['seeds'])} seeds): HR gain {_ci(rel, '%')}, {sign}; {paper}."
+    n = len(gain["seeds"])
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
+    # One seed: the bootstrap resamples test users only, so training noise is not in the CI.
+    if n == 1:
+        paper += " (one seed: the CI covers the test users' sampling, not seed-to-seed noise)"
+    return f"- {where} ({seeds}): HR gain {_ci(rel, '%')}, {sign}; {paper}."
 
 
 def search_table(selection_points: list[dict], selected: str | None) -> list[str]:
