@@ -49,14 +49,14 @@ def wanted(name: str, only: str, hold: tuple[str, ...]) -> bool:
 
 
 def next_cell(
-    results_root: str, skip: set[str], only: str, hold: tuple[str, ...] = ()
+    results_root: str, tried: set[str], only: str, hold: tuple[str, ...] = ()
 ) -> study.Cell | None:
     """The first wanted cell in run order that is not finished and not tried by this process."""
     write_selection_when_ready(results_root)
     for cell in study.all_cells(results_root):
         if (
             wanted(cell.name, only, hold)
-            and cell.name not in skip
+            and cell.name not in tried
             and not load.is_finished(os.path.join(results_root, cell.name))
         ):
             return cell
