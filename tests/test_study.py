@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import runner
 from benchmarks.study import cells as study
-from benchmarks.study import load, search, stats, summarize, tables
+from benchmarks.study import estimate, load, search, stats, summarize, tables
 from benchmarks.study import run as study_run
 from benchmarks.study.report import splice
 from corrkd_jax.trainer.config_files import load_config_file
@@ -117,7 +117,9 @@ def test_fractional_design_covers_the_weight_grid():
 # ------------------------------------------------------------------------------ fake results
 
 
-def fake_cell(root, cell: study.Cell, ndcg: float, ranks=None, users=300) -> None:
+def fake_cell(
+    root, cell: study.Cell, ndcg: float, ranks=None, users=300, seconds=60.0, train_cases=None
+) -> None:
     """Writes a finished cell as the runner would copy it."""
     folder = os.path.join(root, cell.name)
     os.makedirs(folder, exist_ok=True)
@@ -147,7 +149,8 @@ def fake_cell(root, cell: study.Cell, ndcg: float, ranks=None, users=300) -> Non
                 "best_epoch": 2,
                 "epochs_trained": 3,
                 "stop_reason": "early stopping: no NDCG@10 improvement for 10 epochs",
-                "timing": {"mean_epoch_seconds_excluding_compile": 10.0, "total_seconds": 60.0},
+                "timing": {"mean_epoch_seconds_excluding_compile": 10.0, "total_seconds": seconds},
+                **({"data": {"train_cases": train_cases}} if train_cases else {}),
             },
             f,
         )
@@ -234,6 +237,34 @@ def test_summary_of_a_partial_study(tmp_path):
     report.write_text("x\n<!-- summarize:study_gain -->\nold\n<!-- /summarize:study_gain -->\n")
     assert splice(str(report), sections) == ["study_gain"]
     assert "feature_init" in report.read_text()
+
+
+def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
+    root = str(tmp_path)
+    fake_cell(root, main_cell("id_only", 0), 0.03, seconds=120, train_cases=100)
+    fake_cell(root, main_cell("id_only", 0, backbone="session_graph"), 0.03, seconds=60)
+    fake_cell(root, main_cell("kdsr", 0, backbone="session_graph"), 0.03, seconds=300)
+    fake_cell(root, main_cell("id_only", 0, "toys", "session_graph"), 0.02, train_cases=50)
+    minutes, cases = estimate.measured(summarize.finished(root))
+
+    def guess(cell):
+        return estimate.estimate(cell, minutes, cases)
+
+    own = guess(main_cell("id_only", 1))
+    assert own.minutes == 2.0 and "measured" in own.basis
+    other_dataset = guess(main_cell("id_only", 0, "toys"))
+    assert other_dataset.minutes == 1.0  # beauty's 2 min x 50 / 100 training cases
+    other_backbone = guess(main_cell("kdsr", 0))
+    assert other_backbone.minutes == 10.0  # session_graph kdsr 5 min x sasrec/sg id_only 2
+    tuned = guess(study.Cell("search", "beauty", "sasrec", "hol1_code2_tau1.5", 0))
+    assert tuned.minutes == 10.0  # search points cost what kdsr costs
+    unscaled = guess(main_cell("id_only", 0, "sports"))
+    assert unscaled.minutes == 2.0 and "unscaled" in unscaled.basis
+    assert guess(main_cell("frozen_features", 0)).minutes is None
+
+    missing = "\n".join(summarize.build_sections(root)[0]["study_missing"])
+    assert "beauty / sasrec / id_only: seed 1, 2 (~2 min each: beauty / sasrec / id_only" in missing
+    assert "cells have no basis yet" in missing and "runner-hours" in missing
 
 
 # ------------------------------------------------------------------------------ runner

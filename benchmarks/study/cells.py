@@ -140,6 +140,11 @@ def all_cells(results_root: str) -> list[Cell]:
     )
 
 
+def tuned_cells() -> list[Cell]:
+    """The kdsr_tuned cells, without overrides (pending while the selection file is missing)."""
+    return [c for c in main_cells(SEEDS, ()) if c.variant == TUNED]
+
+
 def tuned_names() -> list[str]:
-    """Names of the kdsr_tuned cells (pending while the selection file is missing)."""
-    return [c.name for c in main_cells(SEEDS, ()) if c.variant == TUNED]
+    """Names of the kdsr_tuned cells."""
+    return [c.name for c in tuned_cells()]

@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.runner import REPO
 from benchmarks.study import cells as study
-from benchmarks.study import load, search, stats, tables
+from benchmarks.study import estimate, load, search, stats, tables
 from benchmarks.study.plots import plot_agreement, plot_valid_curves
 from benchmarks.study.report import splice, write_tables
 
@@ -38,7 +38,7 @@ TITLES = {
     "study_agreement": "Modality forgetting: agreement of the view tables with the teacher "
     "(seed 0)",
     "study_wall_time": "Wall time",
-    "study_missing": "Cells not finished",
+    "study_missing": "Cells not finished, with estimated runner-minutes (benchmarks/study/estimate.py)",
 }
 
 
@@ -137,20 +137,39 @@ def search_points(root: str) -> tuple[list[dict], str | None]:
     return rows, selection["selected"] if selection else None
 
 
-def missing(root: str) -> list[str]:
-    """Unfinished cells, grouped by run, with the seeds still to do."""
-    todo: dict[str, list[int]] = {}
+def missing(root: str, groups: dict) -> list[str]:
+    """Unfinished cells, grouped by run, with the seeds still to do and the estimated
+    runner-minutes of each (`estimate`), then the estimated total."""
+    minutes, cases = estimate.measured(groups)
+    todo: dict[str, list[study.Cell]] = {}
     for cell in study.all_cells(root):
         if not load.is_finished(folder(root, cell)):
             key = f"{cell.group}: {cell.dataset} / {cell.backbone} / {cell.variant}"
-            todo.setdefault(key, []).append(cell.seed)
-    lines = [f"- {key}: seed {', '.join(map(str, seeds))}" for key, seeds in todo.items()]
-    if not search.read_selection(study.selection_path(root)):
+            todo.setdefault(key, []).append(cell)
+    pending = [] if search.read_selection(study.selection_path(root)) else study.tuned_cells()
+    lines, estimates = [], []
+    for key, todo_cells in todo.items():
+        found = estimate.estimate(todo_cells[0], minutes, cases)
+        estimates += [found] * len(todo_cells)
+        seeds = ", ".join(str(c.seed) for c in todo_cells)
+        lines.append(f"- {key}: seed {seeds} ({_each(found)})")
+    if pending:
+        found = [estimate.estimate(c, minutes, cases) for c in pending]
+        estimates += found
+        known = [e.minutes for e in found if e.minutes is not None]
         lines.append(
             f"- pending until the search has chosen: {study.TUNED} on every dataset "
-            f"and backbone, seed {', '.join(map(str, study.SEEDS))}"
+            f"and backbone, seed {', '.join(map(str, study.SEEDS))} (~{sum(known):.0f} min "
+            f"for {len(known)} of its {len(found)} cells, each as its dataset's and "
+            "backbone's kdsr)"
         )
-    return lines or ["(none)"]
+    return lines + [estimate.total_line(estimates)] if lines else ["(none)"]
+
+
+def _each(found: estimate.Estimate) -> str:
+    if found.minutes is None:
+        return found.basis
+    return f"~{found.minutes:.0f} min each: {found.basis}"
 
 
 def curves(root: str, groups: dict, dataset: str) -> tuple[list, list]:
@@ -200,7 +219,7 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
         "study_wall_time": tables.timing_table(
             main + [row for row in ablations if row[0] not in dict(main)], stop=True
         ),
-        "study_missing": missing(root),
+        "study_missing": missing(root, groups),
     }
     summary = {
         "gains": found,

@@ -1,0 +1,94 @@
+"""How long the study's unfinished cells will take, from the wall times of the finished ones.
+
+The basis of one unfinished cell is the first of these that has finished cells:
+
+1. the same dataset, backbone and cost variant: their mean total minutes;
+2. the same backbone and cost variant on another dataset, times the ratio of the two datasets'
+   training cases (a dataset's size is read from any of its finished cells' results.json;
+   unscaled, and said so, while none of the dataset has finished);
+3. the same cost variant on the other backbone, times the ratio of the two backbones'
+   `id_only` minutes on that dataset (then scaled as in 2).
+
+The cost variant is what the trainer runs: the search points, `kdsr_tuned` and the ablations
+are `kdsr` with other weights (an ablation that drops a term costs somewhat less). Times were
+taken with two runners sharing the CPU, so they are runner-minutes at that load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from benchmarks.study import cells as study
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    minutes: float | None  # None: no basis yet
+    basis: str  # where the figure comes from, for the report
+
+
+def cost_variant(cell: study.Cell) -> str:
+    return "kdsr" if cell.group != "main" or cell.variant == study.TUNED else cell.variant
+
+
+def measured(finished: dict) -> tuple[dict, dict]:
+    """(dataset, backbone, cost variant) -> mean total minutes, and dataset -> training cases,
+    from `summarize.finished`'s groups."""
+    runs: dict[tuple[str, str, str], list[float]] = {}
+    cases: dict[str, int] = {}
+    for group in finished.values():
+        for cell, result in group:
+            key = (cell.dataset, cell.backbone, cost_variant(cell))
+            runs.setdefault(key, []).append(result["timing"]["total_seconds"] / 60)
+            if "data" in result:
+                cases[cell.dataset] = result["data"]["train_cases"]
+    return {k: float(np.mean(v)) for k, v in runs.items()}, cases
+
+
+def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:
+    variant = cost_variant(cell)
+    own = (cell.dataset, cell.backbone, variant)
+    if own in minutes:
+        return Estimate(minutes[own], f"{' / '.join(own)}, measured")
+    for (dataset, backbone, v), value in minutes.items():
+        if (backbone, v) == (cell.backbone, variant):
+            return _scaled(value, " / ".join((dataset, backbone, v)), dataset, cell.dataset, cases)
+    other = [b for b in study.BACKBONES if b != cell.backbone]
+    for (dataset, backbone, v), value in minutes.items():
+        ratio = _backbone_ratio(minutes, dataset, backbone, cell.backbone)
+        if v == variant and backbone in other and ratio is not None:
+            label = (
+                f"{dataset} / {backbone} / {v} x {ratio:.2f} ({cell.backbone} / {backbone} id_only)"
+            )
+            return _scaled(value * ratio, label, dataset, cell.dataset, cases)
+    return Estimate(None, "no basis yet")
+
+
+def _backbone_ratio(minutes: dict, dataset: str, source: str, target: str) -> float | None:
+    a, b = minutes.get((dataset, target, "id_only")), minutes.get((dataset, source, "id_only"))
+    return a / b if a and b else None
+
+
+def _scaled(value: float, label: str, source: str, target: str, cases: dict) -> Estimate:
+    if source == target:
+        return Estimate(value, label)
+    if source in cases and target in cases:
+        ratio = cases[target] / cases[source]
+        return Estimate(
+            value * ratio, f"{label} x {ratio:.2f} ({target} / {source} training cases)"
+        )
+    return Estimate(value, f"{label}, unscaled: no {target} cell has finished")
+
+
+def total_line(estimates: list[Estimate]) -> str:
+    known = [e.minutes for e in estimates if e.minutes is not None]
+    unknown = len(estimates) - len(known)
+    hours = sum(known) / 60
+    line = (
+        f"- Estimated remaining compute: ~{hours:.0f} runner-hours for {len(known)} cells "
+        f"(~{hours / 2:.0f} wall-hours with two runners on this 2-core CPU, at the load the "
+        "finished cells were timed at)"
+    )
+    return line + (f"; {unknown} cells have no basis yet." if unknown else ".")
