@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import runner
 from benchmarks.study import cells as study
-from benchmarks.study import estimate, load, search, stats, summarize, tables
+from benchmarks.study import estimate, load, patience, search, stats, summarize, tables
 from benchmarks.study import run as study_run
 from benchmarks.study.report import splice
 from corrkd_jax.trainer.config_files import load_config_file
@@ -265,6 +265,12 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     missing = "\n".join(summarize.build_sections(root)[0]["study_missing"])
     assert "beauty / sasrec / id_only: seed 1, 2 (~2 min each: beauty / sasrec / id_only" in missing
     assert "cells have no basis yet" in missing and "runner-hours" in missing
+
+
+def test_patience_replay_stops_where_the_trainer_would():
+    curve = [0.01, 0.02, 0.015, 0.014, 0.013, 0.03]
+    assert patience.replay(curve, 3) == (2, 0.02, 5)  # three epochs without improvement
+    assert patience.replay(curve, 4) == (6, 0.03, 6)  # the late best survives a longer wait
 
 
 # ------------------------------------------------------------------------------ runner
