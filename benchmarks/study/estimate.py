@@ -55,10 +55,11 @@ def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:
     for (dataset, backbone, v), value in minutes.items():
         if (backbone, v) == (cell.backbone, variant):
             return _scaled(value, " / ".join((dataset, backbone, v)), dataset, cell.dataset, cases)
-    other = [b for b in study.BACKBONES if b != cell.backbone]
     for (dataset, backbone, v), value in minutes.items():
+        if v != variant or backbone == cell.backbone:
+            continue
         ratio = _backbone_ratio(minutes, dataset, backbone, cell.backbone)
-        if v == variant and backbone in other and ratio is not None:
+        if ratio is not None:
             label = (
                 f"{dataset} / {backbone} / {v} x {ratio:.2f} ({cell.backbone} / {backbone} id_only)"
             )

@@ -36,8 +36,8 @@ def replay(curve: list[float], patience: int) -> tuple[int, float, int]:
 
 
 def runs(results_root: str) -> list[tuple[str, list[float], int]]:
-    """(run label, validation curve, patience it was trained with) of finished early-stopped
-    Beauty runs, capped-study runs excluded."""
+    """(run label, validation curve, patience it was trained with) of the finished Beauty runs
+    that early stopping ended (runs stopped by an epoch cap are left out)."""
     found = []
     pattern = os.path.join(results_root, "beauty", "**", "results.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
