@@ -201,6 +201,20 @@ def test_best_checkpoint_is_chosen_by_the_metric_not_recency(tmp_path):
     checkpoints.close()
 
 
+def test_checkpoint_managers_never_share_a_cross_process_barrier_name(tmp_path):
+    # Under several processes the `best` manager's background finalize and the `latest`
+    # manager's next save can wait at orbax's save-progress barrier at once; one shared name
+    # made the coordination service refuse the second wait and hang the 2-process run
+    # (tests/test_multiprocess.py, intermittently). The barrier names carry this prefix.
+    checkpoints = Checkpoints(str(tmp_path), metric="NDCG@10")
+    prefixes = {
+        manager._options.multiprocessing_options.barrier_sync_key_prefix
+        for manager in (checkpoints.latest, checkpoints.best)
+    }
+    checkpoints.close()
+    assert len(prefixes) == 2 and None not in prefixes
+
+
 def test_metric_writer_appends_truncates_on_resume_and_writes_events(tmp_path):
     with MetricWriter(str(tmp_path)) as writer:
         for step in (1, 2, 3, 4):

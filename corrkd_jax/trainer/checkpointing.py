@@ -28,6 +28,33 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+_STANDARD = (ocp.args.StandardSave, ocp.args.StandardRestore)
+_JSON = (ocp.args.JsonSave, ocp.args.JsonRestore)
+
+
+def _handlers(**items: tuple[type, ...]) -> ocp.handlers.DefaultCheckpointHandlerRegistry:
+    """Every item's save/restore arguments, registered up front: reading one item of a
+    fresh manager (`latest_progress`, `restore_codebooks`) then no longer logs an orbax
+    warning for each item it leaves on disk."""
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    for name, arg_types in items.items():
+        for arg_type in arg_types:
+            registry.add(name, arg_type)
+    return registry
+
+
+def _barrier_prefix(name: str) -> ocp.options.MultiprocessingOptions:
+    """Per-manager names for orbax's cross-process barriers.
+
+    With several processes, the `best` manager's background finalize and the `latest`
+    manager's next save can reach orbax's save-progress barrier at the same time; under one
+    shared name the coordination service refuses the second wait ("Barrier
+    ThreadSaveMultiHostValueHolder:set_value_start is already ongoing"), that process fails
+    and its peer hangs until the shutdown barrier times out.
+    """
+    return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=f"corrkd_{name}")
+
+
 class Checkpoints:
     """The two managers of a run directory."""
 
@@ -35,17 +62,30 @@ class Checkpoints:
         """Args: workdir: the run directory; metric: validation metric maximised by `best`."""
         root = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
         self.metric = metric
-        common = dict(max_to_keep=1, create=not read_only, read_only=read_only)
+        # Read-only managers get the settings orbax would otherwise force with a warning.
+        common = dict(
+            max_to_keep=None if read_only else 1,
+            save_interval_steps=0 if read_only else 1,
+            create=not read_only,
+            read_only=read_only,
+        )
         self.latest = ocp.CheckpointManager(
             os.path.join(root, "latest"),
-            item_names=("state", "codebooks", "loader", "progress"),
-            options=ocp.CheckpointManagerOptions(**common),
+            handler_registry=_handlers(
+                state=_STANDARD, codebooks=_STANDARD, loader=_JSON, progress=_JSON
+            ),
+            options=ocp.CheckpointManagerOptions(
+                multiprocessing_options=_barrier_prefix("latest"), **common
+            ),
         )
         self.best = ocp.CheckpointManager(
             os.path.join(root, "best"),
-            item_names=("params", "summary"),
+            handler_registry=_handlers(params=_STANDARD, summary=_JSON),
             options=ocp.CheckpointManagerOptions(
-                best_fn=lambda summary: float(summary[metric]), best_mode="max", **common
+                best_fn=lambda summary: float(summary[metric]),
+                best_mode="max",
+                multiprocessing_options=_barrier_prefix("best"),
+                **common,
             ),
         )
 
