@@ -79,7 +79,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.model.sasrec.layer_norm_eps = 1e-12  # RecBole
     if backbone == "gru4rec":
         config.model.gru4rec.hidden = 128  # RecBole: GRU 128 -> Linear -> 64
-        config.model.dropout = 0.3  # RecBole's embedding dropout for GRU4Rec
+        # RecBole's embedding dropout for GRU4Rec; 0.5 validated lower (NDCG@10 4.66 vs 4.76)
+        config.model.dropout = 0.3
 
     # Stage 1: configs/features/beauty_minilm.py reduced by PCA instead of the released
     # sigmoid autoencoder, whose outputs collapse here (pairwise cosine 0.985 +- 0.003, see
