@@ -7,10 +7,16 @@ A cell is anything with a `name` (a relative folder, e.g. `sasrec-best/seed0`) a
 last checkpoint), and its small outputs are copied into the results folder only once the run
 has finished, through a staging folder, so a half-copied cell never counts as done. A cell
 another worker is training (its lock is held) is skipped, so two workers can share a grid.
+
+`stop_at` (`--stop-at HH:MM` of the study and backbones runners) is the time the CPU must be
+idle by, e.g. the end of a working session: a cell still training then is stopped (its workdir
+keeps the last epoch's checkpoint, so a later run resumes it), and a caller with time estimates
+starts only cells expected to finish before it (`fits`).
 """
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import os
 import shutil
@@ -49,6 +55,40 @@ def train_command(config: str, workdir: str, seed: int, *flags: str) -> list[str
     ]
 
 
+def parse_stop_at(text: str, now: datetime.datetime | None = None) -> float:
+    """`HH:MM` (today, local time) or an ISO date-time -> seconds since the epoch."""
+    now = now or datetime.datetime.now()
+    try:
+        if len(text) <= 5:
+            clock = datetime.time.fromisoformat(text.zfill(5))
+            when = datetime.datetime.combine(now.date(), clock)
+        else:
+            when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--stop-at {text!r}: expected HH:MM or YYYY-MM-DDTHH:MM") from None
+    if when <= now:
+        raise SystemExit(f"--stop-at {text!r}: that time has passed ({now:%Y-%m-%d %H:%M} now)")
+    return when.timestamp()
+
+
+def minutes_left(stop_at: float | None) -> float:
+    return float("inf") if stop_at is None else (stop_at - time.time()) / 60
+
+
+def has_started(cell: Cell, runs_root: str) -> bool:
+    """True if the cell's workdir holds a checkpoint (a run of it resumes, not restarts)."""
+    return os.path.isdir(os.path.join(runs_root, cell.name, "checkpoints", "latest"))
+
+
+def fits(minutes: float | None, stop_at: float | None, margin: float = 1.1) -> bool:
+    """Whether a cell estimated at `minutes` (None: unknown) should start before `stop_at`.
+
+    Unknown estimates start (the stop time still bounds them); known ones need their minutes
+    plus 10% before the stop time, since a cell stopped half-way is lost when `runs/` is.
+    """
+    return minutes is None or minutes * margin <= minutes_left(stop_at)
+
+
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -57,8 +97,12 @@ def results_path(results_root: str, cell: Cell) -> str:
     return os.path.join(results_root, cell.name, "results.json")
 
 
-def run_cell(cell: Cell, results_root: str, runs_root: str) -> None:
-    """Trains one cell (resuming its workdir) and copies its outputs into results_root."""
+def run_cell(cell: Cell, results_root: str, runs_root: str, stop_at: float | None = None) -> bool:
+    """Trains one cell (resuming its workdir) and copies its outputs into results_root.
+
+    Returns True if the cell finished; False if another worker holds it or `stop_at` came
+    first (the training process is then stopped; its last checkpoint stays in the workdir).
+    """
     workdir = os.path.join(runs_root, cell.name)
     os.makedirs(workdir, exist_ok=True)
     lock = open(os.path.join(workdir, "run.lock"), "w")
@@ -67,13 +111,16 @@ def run_cell(cell: Cell, results_root: str, runs_root: str) -> None:
     except BlockingIOError:
         _log(f"{cell.name}: another worker runs it, skipped")
         lock.close()
-        return
+        return False
     try:
         command = cell.command(workdir)
         _log(f"{cell.name}: {' '.join(command)}")
         start = time.time()
         with open(os.path.join(workdir, "train.log"), "a") as log:
-            code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            code = _train_until(command, log, stop_at)
+        if code is None:
+            _log(f"{cell.name}: stopped at the --stop-at time after {time.time() - start:.0f} s")
+            return False
         if code != 0:
             raise SystemExit(f"{cell.name} failed with exit code {code}; see {workdir}/train.log")
         target = os.path.join(results_root, cell.name)
@@ -87,8 +134,29 @@ def run_cell(cell: Cell, results_root: str, runs_root: str) -> None:
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
         _log(f"{cell.name}: done in {time.time() - start:.0f} s")
+        return True
     finally:
         lock.close()  # releases the lock
+
+
+def _train_until(command: list[str], log, stop_at: float | None) -> int | None:
+    """Runs the trainer; its exit code, or None if it was stopped at `stop_at`."""
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        timeout = None if stop_at is None else max(0.0, stop_at - time.time())
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        return None
+    except BaseException:  # e.g. Ctrl-C: never leave an orphaned trainer holding the CPU
+        process.kill()
+        process.wait()
+        raise
 
 
 def run_cells(
@@ -96,9 +164,13 @@ def run_cells(
     results_root: str,
     runs_root: str,
     is_done: Callable[[Cell], bool] | None = None,
+    stop_at: float | None = None,
 ) -> None:
-    """Runs every cell not done yet, in order (default: done = results.json exists)."""
+    """Runs every cell not done yet, in order (default: done = results.json exists), until
+    `stop_at`."""
     done = is_done or (lambda cell: os.path.isfile(results_path(results_root, cell)))
     for cell in cells:
+        if minutes_left(stop_at) <= 0:
+            return
         if not done(cell):
-            run_cell(cell, results_root, runs_root)
+            run_cell(cell, results_root, runs_root, stop_at)

@@ -300,6 +300,56 @@ def test_runner_copies_a_finished_cell_with_its_ranks(tmp_path):
     assert not os.path.exists(folder + ".partial")
 
 
+def test_stop_at_reads_a_clock_time_and_refuses_the_past_or_garbage():
+    import datetime
+
+    now = datetime.datetime(2026, 12, 1, 8, 30)
+    assert runner.parse_stop_at("10:40", now) == datetime.datetime(2026, 12, 1, 10, 40).timestamp()
+    assert runner.parse_stop_at("9:05", now) == datetime.datetime(2026, 12, 1, 9, 5).timestamp()
+    later = "2026-12-02T01:00"
+    assert runner.parse_stop_at(later, now) == datetime.datetime(2026, 12, 2, 1).timestamp()
+    with pytest.raises(SystemExit, match="has passed"):
+        runner.parse_stop_at("08:00", now)
+    with pytest.raises(SystemExit, match="expected HH:MM"):
+        runner.parse_stop_at("half past ten", now)
+
+
+class SleepingCell(ScriptCell):
+    """A cell whose 'training' outlasts any stop time in these tests."""
+
+    def command(self, workdir):
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+def test_a_cell_still_training_at_the_stop_time_is_stopped_and_never_copied(tmp_path):
+    import time
+
+    results, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    assert not runner.run_cell(SleepingCell(), results, runs, stop_at=time.time() + 1)
+    assert not os.path.exists(os.path.join(results, SleepingCell.name))
+    assert runner.minutes_left(time.time() - 60) < 0 and runner.minutes_left(None) > 1e9
+
+
+def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
+    import time
+
+    root, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    fake_cell(root, main_cell("id_only", 0), 0.03, seconds=3600)  # sasrec: 60 min
+    fake_cell(root, main_cell("id_only", 0, backbone="session_graph"), 0.03, seconds=600)
+    fits = study_run.fits_before(time.time() + 30 * 60, root, runs)
+    # SASRec id_only cells (~60 min each) do not fit in 30 min; session-graph ones (~10) do
+    assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) is None
+    cell = study_run.next_cell(root, set(), "id_only", (), fits)
+    assert cell.backbone == "session_graph" and cell.variant == "id_only"
+    # a cell with a checkpoint continues whatever its estimate; unknown estimates start
+    started = study_run.next_cell(root, set(), "sasrec/id_only", ())
+    os.makedirs(os.path.join(runs, started.name, "checkpoints", "latest"))
+    assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) == started
+    assert study_run.next_cell(root, set(), "frozen_features", (), fits) is not None
+    assert runner.fits(None, time.time() + 60) and not runner.fits(28, time.time() + 30 * 60)
+    assert study_run.fits_before(None, root, runs)(started)
+
+
 def test_report_study_blocks_match_the_committed_results():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "RESULTS.md"), encoding="utf-8") as f:

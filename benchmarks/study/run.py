@@ -6,6 +6,8 @@
     python -m benchmarks.study.run --skip /sasrec/  # hold cells back (repeatable), e.g. while
                                                     # the Backbones grid may change SASRec's defaults
     python -m benchmarks.study.run --max-cells 1    # stop after one trained cell (e.g. a GPU slot)
+    python -m benchmarks.study.run --stop-at 10:40  # leave the CPU idle by then (session end):
+                                                    # start only cells estimated to finish first
 
 Finished cells: `results/<cell>/` (results.json, metrics.jsonl, curves.png, test_ranks.npy);
 workdirs with checkpoints: `runs/study/<cell>/` (an interrupted cell resumes from its last
@@ -15,16 +17,23 @@ cell: once the search's last point has finished, the selection file is written
 (`results/beauty/search/sasrec/selection.json`) and the `kdsr_tuned` cells join the queue.
 `--results DIR` writes finished cells elsewhere (e.g. the main checkout while this one trains
 from a frozen worktree).
+
+With `--stop-at`, a cell not started yet is skipped while its estimate (`estimate.py`, from
+the finished cells' wall times) plus 10% does not fit before the stop time, and the next cell
+in run order that fits runs instead; a cell with a checkpoint always continues. A working
+session whose `runs/` does not survive it would otherwise lose every cell it cannot finish.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
+from benchmarks import runner
 from benchmarks.runner import REPO, run_cell
 from benchmarks.study import cells as study
-from benchmarks.study import load, search
+from benchmarks.study import estimate, load, search, summarize
 
 
 def write_selection_when_ready(results_root: str) -> bool:
@@ -49,18 +58,39 @@ def wanted(name: str, only: str, hold: tuple[str, ...]) -> bool:
 
 
 def next_cell(
-    results_root: str, tried: set[str], only: str, hold: tuple[str, ...] = ()
+    results_root: str,
+    tried: set[str],
+    only: str,
+    hold: tuple[str, ...] = (),
+    fits: Callable[[study.Cell], bool] = lambda cell: True,
 ) -> study.Cell | None:
-    """The first wanted cell in run order that is not finished and not tried by this process."""
+    """The first wanted cell in run order that is not finished, not tried by this process,
+    and `fits` (the time left)."""
     write_selection_when_ready(results_root)
     for cell in study.all_cells(results_root):
         if (
             wanted(cell.name, only, hold)
             and cell.name not in tried
             and not load.is_finished(os.path.join(results_root, cell.name))
+            and fits(cell)
         ):
             return cell
     return None
+
+
+def fits_before(stop_at: float | None, results_root: str, runs_root: str):
+    """`next_cell`'s `fits` for a stop time: started cells always, new ones by estimate."""
+    if stop_at is None:
+        return lambda cell: True
+    minutes, cases = estimate.measured(summarize.finished(results_root))
+
+    def fits(cell: study.Cell) -> bool:
+        if runner.has_started(cell, runs_root):
+            return True
+        guess = estimate.estimate(cell, minutes, cases).minutes
+        return runner.fits(guess, stop_at)
+
+    return fits
 
 
 def main() -> None:
@@ -74,6 +104,12 @@ def main() -> None:
         help="leave out cells whose name contains this (repeatable)",
     )
     parser.add_argument("--max-cells", type=int, default=0, help="stop after N cells (0: all)")
+    parser.add_argument(
+        "--stop-at",
+        default=None,
+        help="HH:MM (today) or an ISO date-time: stop training then; start only cells "
+        "estimated to finish before it",
+    )
     parser.add_argument("--results", default=os.path.join(REPO, "results"))
     parser.add_argument("--runs", default=os.path.join(REPO, "runs", "study"))
     args = parser.parse_args()
@@ -88,15 +124,21 @@ def main() -> None:
             if wanted(name, args.only, hold):
                 print(f"pending (needs the search)  {name}")
         return
+    stop_at = runner.parse_stop_at(args.stop_at) if args.stop_at else None
     tried: set[str] = set()  # run or skipped (another worker holds it) by this process
     finished = 0
-    while args.max_cells <= 0 or finished < args.max_cells:
-        cell = next_cell(args.results, tried, args.only, hold)
+    while (args.max_cells <= 0 or finished < args.max_cells) and runner.minutes_left(stop_at) > 0:
+        fits = fits_before(stop_at, args.results, args.runs)  # estimates grow with each cell
+        cell = next_cell(args.results, tried, args.only, hold, fits)
         if cell is None:
             break
         tried.add(cell.name)
-        run_cell(cell, args.results, args.runs)
-        finished += load.is_finished(os.path.join(args.results, cell.name))
+        finished += run_cell(cell, args.results, args.runs, stop_at)
+    if stop_at is not None:
+        print(
+            f"stopping with {runner.minutes_left(stop_at):.0f} min left before --stop-at",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
