@@ -147,7 +147,14 @@ def profile_backbone(
     shares = {
         name: seconds / total for name, seconds in sorted(epoch.items(), key=lambda kv: -kv[1])
     }
+    config = bench.config
     return {
+        "settings": {  # what this backbone's profile ran with (configs/beauty.py + --set)
+            "batch_size": config.batch_size,
+            "dim": config.model.dim,
+            "train_on": config.data.train_on,
+            "views": list(config.features.views) if "views" in config.features else None,
+        },
         "buckets": buckets,
         "epoch_op_seconds": dict(epoch),
         "epoch_wall_seconds": epoch_wall,
@@ -158,7 +165,7 @@ def profile_backbone(
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"# Profile of a `{result['variant']}` train step on Beauty (B 256, d 128, two views)",
+        f"# Profile of a `{result['variant']}` train step on Beauty",
         "",
         f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; "
         f"jax {m['jax']}, flax {m['flax']}. {result['note']}.",
@@ -170,8 +177,16 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
     ]
     for backbone, prof in result["backbones"].items():
+        used = prof.get("settings", {})
         lines += [
             f"## {backbone}",
+            "",
+            ", ".join(
+                f"{k} {' + '.join(v) if isinstance(v, list) else v}"
+                for k, v in used.items()
+                if v is not None
+            )
+            + ".",
             "",
             "| Lb | batches/epoch | wall s/step | "
             + " | ".join(["top components (op s/step)"])
