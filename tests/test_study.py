@@ -267,6 +267,21 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     assert "cells have no basis yet" in missing and "runner-hours" in missing
 
 
+def test_datasets_without_finished_cells_are_scaled_by_their_counted_data():
+    """Needs ../shared/data/amazon-{beauty,sports,toys} (present in CI)."""
+    cases = estimate.with_data_cases({"beauty": 100})
+    assert cases["beauty"] == 100  # a finished cell's count wins
+    beauty = load.read_results(
+        os.path.join(runner.REPO, "results", main_cell("id_only", 0, "beauty").name)
+    )
+    assert estimate.data_cases("beauty") == beauty["data"]["train_cases"]  # what training saw
+    assert cases["sports"] > estimate.data_cases("beauty") > cases["toys"] > 0
+    minutes = {("beauty", "sasrec", "id_only"): 10.0}
+    scaled = estimate.estimate(main_cell("id_only", 0, "toys"), minutes, cases)
+    assert scaled.minutes == pytest.approx(10.0 * cases["toys"] / 100)
+    assert "toys / beauty training cases" in scaled.basis
+
+
 def test_patience_replay_stops_where_the_trainer_would():
     curve = [0.01, 0.02, 0.015, 0.014, 0.013, 0.03]
     assert patience.replay(curve, 3) == (2, 0.02, 5)  # three epochs without improvement

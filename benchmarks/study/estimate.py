@@ -4,8 +4,9 @@ The basis of one unfinished cell is the first of these that has finished cells:
 
 1. the same dataset, backbone and cost variant: their mean total minutes;
 2. the same backbone and cost variant on another dataset, times the ratio of the two datasets'
-   training cases (a dataset's size is read from any of its finished cells' results.json;
-   unscaled, and said so, while none of the dataset has finished);
+   training cases (a dataset's size is read from any of its finished cells' results.json, or
+   counted from its data by `data_cases` while none has finished; unscaled, and said so,
+   where neither is known);
 3. the same cost variant on the other backbone, times the ratio of the two backbones'
    `id_only` minutes on that dataset (then scaled as in 2).
 
@@ -17,10 +18,16 @@ taken with two runners sharing the CPU, so they are runner-minutes at that load.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 
 import numpy as np
 
 from benchmarks.study import cells as study
+from corrkd_jax.trainer import setup
+from corrkd_jax.trainer.config_files import load_config_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,21 @@ def measured(finished: dict) -> tuple[dict, dict]:
             if "data" in result:
                 cases[cell.dataset] = result["data"]["train_cases"]
     return {k: float(np.mean(v)) for k, v in runs.items()}, cases
+
+
+@functools.cache
+def data_cases(dataset: str) -> int:
+    """Training cases of a study dataset's split, counted from its data (seconds, no training):
+    the number its cells' results.json will report."""
+    config = load_config_file(os.path.join(REPO, study.DATASETS[dataset]), "session_graph,id_only")
+    config.data.protocol = "leave_one_out"
+    return len(setup.split_data(config, setup.load_data(config)).train.targets)
+
+
+def with_data_cases(cases: dict, count=data_cases) -> dict:
+    """`cases` (dataset -> training cases, from finished cells) completed for every study
+    dataset by counting its data."""
+    return {**{d: count(d) for d in study.DATASETS if d not in cases}, **cases}
 
 
 def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:

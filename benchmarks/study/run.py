@@ -83,6 +83,7 @@ def fits_before(stop_at: float | None, results_root: str, runs_root: str):
     if stop_at is None:
         return lambda cell: True
     minutes, cases = estimate.measured(summarize.finished(results_root))
+    cases = estimate.with_data_cases(cases)
 
     def fits(cell: study.Cell) -> bool:
         if runner.has_started(cell, runs_root):

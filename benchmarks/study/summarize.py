@@ -141,6 +141,7 @@ def missing(root: str, groups: dict) -> list[str]:
     """Unfinished cells, grouped by run, with the seeds still to do and the estimated
     runner-minutes of each (`estimate`), then the estimated total."""
     minutes, cases = estimate.measured(groups)
+    cases = estimate.with_data_cases(cases)
     todo: dict[str, list[study.Cell]] = {}
     for cell in study.all_cells(root):
         if not load.is_finished(folder(root, cell)):
