@@ -346,6 +346,7 @@ def test_a_cell_still_training_at_the_stop_time_is_stopped_and_never_copied(tmp_
 
 
 def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
+    """Needs ../shared/data (present in CI): Sports and Toys are scaled by their data."""
     import time
 
     root, runs = str(tmp_path / "results"), str(tmp_path / "runs")
