@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from corrkd_jax.trainer.checkpointing import CHECKPOINT_DIR
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Outputs of a finished cell kept beside its results.json (checkpoints stay in the workdir).
 KEPT_FILES = ("results.json", "metrics.jsonl", "curves.png")
@@ -77,7 +79,7 @@ def minutes_left(stop_at: float | None) -> float:
 
 def has_started(cell: Cell, runs_root: str) -> bool:
     """True if the cell's workdir holds a checkpoint (a run of it resumes, not restarts)."""
-    return os.path.isdir(os.path.join(runs_root, cell.name, "checkpoints", "latest"))
+    return os.path.isdir(os.path.join(runs_root, cell.name, CHECKPOINT_DIR, "latest"))
 
 
 def fits(minutes: float | None, stop_at: float | None, margin: float = 1.1) -> bool:
@@ -87,6 +89,11 @@ def fits(minutes: float | None, stop_at: float | None, margin: float = 1.1) -> b
     plus 10% before the stop time, since a cell stopped half-way is lost when `runs/` is.
     """
     return minutes is None or minutes * margin <= minutes_left(stop_at)
+
+
+def may_start(cell: Cell, runs_root: str, minutes: float | None, stop_at: float | None) -> bool:
+    """A started cell always continues; a new one starts if its estimate `fits`."""
+    return has_started(cell, runs_root) or fits(minutes, stop_at)
 
 
 def _log(message: str) -> None:

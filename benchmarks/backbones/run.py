@@ -66,7 +66,7 @@ def main() -> None:
         if os.path.isfile(results_path(results, cell)):
             continue
         guess = seed_minutes(results, cell)
-        if runner.has_started(cell, runs) or runner.fits(guess, stop_at):
+        if runner.may_start(cell, runs, guess, stop_at):
             run_cell(cell, results, runs, stop_at)
         else:
             print(f"{cell.name}: ~{guess:.0f} min, does not fit before --stop-at", flush=True)

@@ -86,10 +86,8 @@ def fits_before(stop_at: float | None, results_root: str, runs_root: str):
     cases = estimate.with_data_cases(cases)
 
     def fits(cell: study.Cell) -> bool:
-        if runner.has_started(cell, runs_root):
-            return True
         guess = estimate.estimate(cell, minutes, cases).minutes
-        return runner.fits(guess, stop_at)
+        return runner.may_start(cell, runs_root, guess, stop_at)
 
     return fits
 
