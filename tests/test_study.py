@@ -209,6 +209,7 @@ def test_summary_of_a_partial_study(tmp_path):
     fake_cell(root, main_cell("kdsr", 2), 0.031, base[2])  # no baseline for seed 2
     fake_cell(root, main_cell("kdsr_released", 0), 0.029)  # no per-user ranks
     fake_cell(root, main_cell("id_only", 0, "toys", "session_graph"), 0.02)
+    fake_cell(root, main_cell("frozen_features", 1), 0.03, np.maximum(base[1] - 4, 1))
     sections, summary = summarize.build_sections(root)
 
     gains = {g["variant"]: g for g in summary["gains"]}
@@ -218,6 +219,15 @@ def test_summary_of_a_partial_study(tmp_path):
     assert gains["kdsr"]["bootstrap"]["HR@10"]["low"] > 0
     assert gains["kdsr_released"]["bootstrap"] is None
     assert any("no per-user ranks" in line for line in sections["study_verdict"])
+    # the control: kdsr against frozen_features over the one seed both finished
+    (control,) = summary["controls"]
+    assert (control["variant"], control["baseline"], control["seeds"]) == (
+        "kdsr",
+        "frozen_features",
+        [1],
+    )
+    assert control["bootstrap"]["HR@10"]["high"] < 0  # frozen's ranks are better here
+    assert "| control |" in sections["study_control"][0]
     assert any("better than the better baseline" in line for line in sections["study_verdict"])
     assert "| beauty / sasrec / kdsr | 3 |" in "\n".join(sections["study_main"])
     assert "| toys / session_graph / id_only | 1 |" in "\n".join(sections["study_main"])

@@ -31,6 +31,9 @@ BACKBONES = ("sasrec", "session_graph")
 RUN_BACKBONES = ("session_graph", "sasrec")
 BASELINES = ("id_only", "feature_init")  # "the better baseline" is the better of these
 KD_VARIANTS = ("kdsr", "kdsr_released", "kdsr_tuned")  # compared against it
+# The control: the teacher's features fixed in the tables, no distillation. A KD variant
+# against it asks whether distilling adds anything over using the features as they are.
+CONTROL = "frozen_features"
 MAIN_VARIANTS = (
     "id_only",
     "feature_init",

@@ -9,7 +9,9 @@ modality-forgetting (agreement) curves per dataset (`results/study/*.png`), and 
 the rest are listed in `study_missing` (kdsr_tuned as pending until the search has chosen).
 Gains: each KD variant against the better baseline (id_only / feature_init by mean test
 HR@10) over the seeds both finished: per-seed paired differences, and a paired bootstrap CI
-over the same test users from `test_ranks.npy` (`stats.paired_bootstrap`, seeded).
+over the same test users from `test_ranks.npy` (`stats.paired_bootstrap`, seeded). The same
+comparison against the control (`frozen_features`) says what distillation adds over the
+teacher's features used as they are.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ TITLES = {
     "study_verdict": f"Verdict against the paper's +{PAPER_HR_GAIN:g}% HR",
     "study_gain": "Gain of each KD variant over the better baseline (points; CI: paired "
     "bootstrap over test users)",
+    "study_control": "Each KD variant against the control, frozen_features (teacher "
+    "features fixed, no distillation; points; CI: paired bootstrap over test users)",
     "study_main": "Main table (leave-one-out, test, %, mean ± std over seeds)",
     "study_search": "Loss-weight search (Beauty, SASRec, seed 0, validation NDCG@10)",
     "study_ablations": "Ablations (Beauty, SASRec)",
@@ -73,33 +77,48 @@ def gains(root: str, groups: dict) -> list[dict]:
                 if (dataset, backbone, v) in groups
             }
             for variant in study.KD_VARIANTS:
-                runs = groups.get((dataset, backbone, variant))
-                if not runs or not bases:
-                    continue
-                seeds = set.intersection(
-                    *({c.seed for c, _ in rs} for rs in (runs, *bases.values()))
-                )
-                if not seeds:
-                    continue
-                base = stats.better_baseline(
-                    {v: results_of(rs, seeds) for v, rs in bases.items()}, study.BASELINES
-                )
-                mine, theirs = results_of(runs, seeds), results_of(bases[base], seeds)
-                out.append(
-                    {
-                        "dataset": dataset,
-                        "backbone": backbone,
-                        "variant": variant,
-                        "baseline": base,
-                        "seeds": sorted(seeds),
-                        "per_seed": {
-                            m: stats.per_seed_difference(mine, theirs, m)
-                            for m in stats.GAIN_METRICS
-                        },
-                        "bootstrap": bootstrap(root, runs, bases[base], seeds),
-                    }
-                )
+                found = compare(root, groups, (dataset, backbone, variant), bases)
+                out += [found] if found else []
     return out
+
+
+def controls(root: str, groups: dict) -> list[dict]:
+    """Every KD variant against `study.CONTROL`, over the seeds both finished."""
+    out = []
+    for dataset in study.DATASETS:
+        for backbone in study.BACKBONES:
+            control = groups.get((dataset, backbone, study.CONTROL))
+            for variant in study.KD_VARIANTS:
+                found = control and compare(
+                    root, groups, (dataset, backbone, variant), {study.CONTROL: control}
+                )
+                out += [found] if found else []
+    return out
+
+
+def compare(root: str, groups: dict, key: tuple[str, str, str], bases: dict) -> dict | None:
+    """One variant against the best of `bases` (by mean test HR@10 over the seeds all of them
+    finished): per-seed differences and the paired bootstrap; None without a common seed."""
+    runs = groups.get(key)
+    if not runs or not bases:
+        return None
+    seeds = set.intersection(*({c.seed for c, _ in rs} for rs in (runs, *bases.values())))
+    if not seeds:
+        return None
+    base = stats.better_baseline(
+        {v: results_of(rs, seeds) for v, rs in bases.items()}, tuple(bases)
+    )
+    mine, theirs = results_of(runs, seeds), results_of(bases[base], seeds)
+    dataset, backbone, variant = key
+    return {
+        "dataset": dataset,
+        "backbone": backbone,
+        "variant": variant,
+        "baseline": base,
+        "seeds": sorted(seeds),
+        "per_seed": {m: stats.per_seed_difference(mine, theirs, m) for m in stats.GAIN_METRICS},
+        "bootstrap": bootstrap(root, runs, bases[base], seeds),
+    }
 
 
 def bootstrap(root: str, runs, base_runs, seeds) -> dict | None:
@@ -205,12 +224,13 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
         )
         if k in groups
     ]
-    found = gains(root, groups)
+    found, against_control = gains(root, groups), controls(root, groups)
     points, selected = search_points(root)
     sections = {
         "study_verdict": [tables.verdict(g, PAPER_HR_GAIN) for g in found]
         or ["(no comparison has finished yet)"],
         "study_gain": tables.gain_table(found),
+        "study_control": tables.gain_table(against_control, baseline_header="control"),
         "study_main": tables.metric_table(main),
         "study_search": tables.search_table(points, selected),
         "study_ablations": tables.metric_table(ablations),
@@ -224,6 +244,7 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
     }
     summary = {
         "gains": found,
+        "controls": against_control,
         "search": {"points": points, "selected": selected},
         "means": {
             label: {m: stats.mean_std(r, m) for m in stats.METRICS} for label, r in main + ablations

@@ -91,11 +91,11 @@ def _spread(values: list[float]) -> str:
     return f"{np.mean(values):+.2f} ± {np.std(values, ddof=1):.2f}"
 
 
-def gain_table(gains: list[dict]) -> list[str]:
-    """Each KD variant against the better baseline: per-seed paired differences and the
-    paired bootstrap CI over test users (`stats.paired_bootstrap`)."""
+def gain_table(gains: list[dict], baseline_header: str = "better baseline (HR@10)") -> list[str]:
+    """Each KD variant against its baseline: per-seed paired differences and the paired
+    bootstrap CI over test users (`stats.paired_bootstrap`)."""
     lines = [
-        "| dataset / backbone | variant | better baseline (HR@10) | seeds | "
+        f"| dataset / backbone | variant | {baseline_header} | seeds | "
         "NDCG@10 diff per seed (mean ± std) | HR@10 diff per seed (mean ± std) | "
         "NDCG@10 diff [95% CI] | HR@10 diff [95% CI] | HR gain, mean of @5/10/20 "
         "[95% CI] |",
