@@ -263,7 +263,9 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     own = guess(main_cell("id_only", 1))
     assert own.minutes == 2.0 and "measured" in own.basis
     other_dataset = guess(main_cell("id_only", 0, "toys"))
-    assert other_dataset.minutes == 1.0  # beauty's 2 min x 50 / 100 training cases
+    # beauty's 2 min x the measured toys / beauty ratio (1 min each), not x 50 / 100 cases
+    assert other_dataset.minutes == 2.0
+    assert "toys / beauty session_graph id_only, measured" in other_dataset.basis
     other_backbone = guess(main_cell("kdsr", 0))
     assert other_backbone.minutes == 10.0  # session_graph kdsr 5 min x sasrec/sg id_only 2
     tuned = guess(study.Cell("search", "beauty", "sasrec", "hol1_code2_tau1.5", 0))
@@ -275,6 +277,14 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     missing = "\n".join(summarize.build_sections(root)[0]["study_missing"])
     assert "beauty / sasrec / id_only: seed 1, 2 (~2 min each: beauty / sasrec / id_only" in missing
     assert "cells have no basis yet" in missing and "runner-hours" in missing
+
+    # without the same variant measured on both datasets: the geometric mean of all shared
+    fake_cell(root, main_cell("kdsr", 0, "toys", "session_graph"), 0.02, seconds=450)
+    minutes, _ = estimate.measured(summarize.finished(root))
+    minutes[("beauty", "sasrec", "feature_init")] = 4.0
+    pooled = estimate.estimate(main_cell("feature_init", 0, "toys"), minutes, cases)
+    assert pooled.minutes == pytest.approx(4.0 * (1.0 * 1.5) ** 0.5)  # id_only 1x, kdsr 1.5x
+    assert "measured over 2 shared cells" in pooled.basis
 
 
 def test_datasets_without_finished_cells_are_scaled_by_their_counted_data():

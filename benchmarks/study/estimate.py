@@ -3,10 +3,14 @@
 The basis of one unfinished cell is the first of these that has finished cells:
 
 1. the same dataset, backbone and cost variant: their mean total minutes;
-2. the same backbone and cost variant on another dataset, times the ratio of the two datasets'
-   training cases (a dataset's size is read from any of its finished cells' results.json, or
-   counted from its data by `data_cases` while none has finished; unscaled, and said so,
-   where neither is known);
+2. the same backbone and cost variant on another dataset, times the two datasets' ratio:
+   measured where both datasets have finished the same cost variant on the other backbone
+   (that pair's minutes), else the geometric mean over every (backbone, cost variant) both
+   have finished; else the ratio of their training cases (a dataset's size is read from any of
+   its finished cells' results.json, or counted from its data by `data_cases` while none has
+   finished); unscaled, and said so, where none is known. Measured ratios come first because
+   training cases miss the epochs: on Sports the session graph stops after half Beauty's
+   epochs, so its cells took 0.9-1.25x Beauty's minutes, not the 1.44x its size predicts;
 3. the same cost variant on the other backbone, times the ratio of the two backbones'
    `id_only` minutes on that dataset (then scaled as in 2).
 
@@ -76,7 +80,8 @@ def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:
         return Estimate(minutes[own], f"{' / '.join(own)}, measured")
     for (dataset, backbone, v), value in minutes.items():
         if (backbone, v) == (cell.backbone, variant):
-            return _scaled(value, " / ".join((dataset, backbone, v)), dataset, cell.dataset, cases)
+            label = " / ".join((dataset, backbone, v))
+            return _scaled(value, label, dataset, cell.dataset, cases, minutes, variant)
     for (dataset, backbone, v), value in minutes.items():
         if v != variant or backbone == cell.backbone:
             continue
@@ -85,7 +90,7 @@ def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:
             label = (
                 f"{dataset} / {backbone} / {v} x {ratio:.2f} ({cell.backbone} / {backbone} id_only)"
             )
-            return _scaled(value * ratio, label, dataset, cell.dataset, cases)
+            return _scaled(value * ratio, label, dataset, cell.dataset, cases, minutes, variant)
     return Estimate(None, "no basis yet")
 
 
@@ -94,9 +99,36 @@ def _backbone_ratio(minutes: dict, dataset: str, source: str, target: str) -> fl
     return a / b if a and b else None
 
 
-def _scaled(value: float, label: str, source: str, target: str, cases: dict) -> Estimate:
+def _measured_ratio(
+    minutes: dict, source: str, target: str, variant: str
+) -> tuple[float, str] | None:
+    """target / source minutes from the cells both datasets finished, with its label: the same
+    cost variant if both have it (on a backbone other than the one estimated, by construction
+    of `estimate`'s rules), else the geometric mean over all shared (backbone, variant)."""
+    shared = {
+        (b, v): minutes[(target, b, v)] / minutes[(source, b, v)]
+        for (d, b, v) in minutes
+        if d == source and (target, b, v) in minutes
+    }
+    same = [(b, r) for (b, v), r in shared.items() if v == variant]
+    if same:
+        backbone, ratio = same[0]
+        return ratio, f"{target} / {source} {backbone} {variant}, measured"
+    if shared:
+        ratio = float(np.exp(np.mean(np.log(list(shared.values())))))
+        return ratio, f"{target} / {source}, measured over {len(shared)} shared cells"
+    return None
+
+
+def _scaled(
+    value: float, label: str, source: str, target: str, cases: dict, minutes=None, variant=""
+) -> Estimate:
     if source == target:
         return Estimate(value, label)
+    found = _measured_ratio(minutes or {}, source, target, variant)
+    if found:
+        ratio, basis = found
+        return Estimate(value * ratio, f"{label} x {ratio:.2f} ({basis})")
     if source in cases and target in cases:
         ratio = cases[target] / cases[source]
         return Estimate(
