@@ -20,6 +20,7 @@ import pytest
 from corrkd_jax.train import NonFiniteLossError, train_and_evaluate
 from corrkd_jax.trainer.checkpointing import Checkpoints
 from corrkd_jax.trainer.metric_writer import read_records
+from corrkd_jax.trainer.workdir import TEST_RANKS_FILE
 from support import tiny_runs as testing
 
 METRIC_NAMES = [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
@@ -177,8 +178,25 @@ def test_resume_refuses_a_different_experiment(reference_run, setup):
         train_and_evaluate(_config(setup, model__dim=8), workdir)
 
 
+def _losses(workdir: str) -> dict[tuple[int, str, str], float]:
+    """Every logged loss of a run: (step, record kind, name) -> value."""
+    return {
+        (r["step"], r["kind"], name): value
+        for r in read_records(os.path.join(workdir, "metrics.jsonl"))
+        for name, value in r.items()
+        if "loss" in name
+    }
+
+
 def test_eight_simulated_devices_match_one_device(reference_run, tmp_path):
-    config, _, reference = reference_run
+    """Data-parallel training on 8 devices follows the 1-device run: the same losses at every
+    logged step (train, epoch means, valid and test cross-entropy over all cases) and the same
+    per-user test ranks up to near-ties. Ranks, not HR/NDCG, because the tiny model's scores
+    are nearly tied over its 751 items (CE ~ ln 751): float-level differences in the sharded
+    reductions (Adam scales them to lr-sized steps on near-zero gradients) move a few users
+    by a few places, which can flip a top-10 hit; a sharding bug (a user dropped, repeated or
+    scored against the wrong items) moves ranks by hundreds."""
+    config, workdir, reference = reference_run
     config_path = tmp_path / "config.json"
     config_path.write_text(config.to_json_best_effort())
     script = textwrap.dedent(f"""
@@ -196,11 +214,20 @@ def test_eight_simulated_devices_match_one_device(reference_run, tmp_path):
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    line = next(text for text in out.stdout.splitlines() if text.startswith("RESULTS"))
-    test, valid = (json.loads(part) for part in line.removeprefix("RESULTS").split("|"))
-    for name in METRIC_NAMES:
-        assert test[name] == pytest.approx(reference["test"][name], abs=1e-5), name
-        assert valid[name] == pytest.approx(reference["valid"][name], abs=1e-5), name
+    assert any(text.startswith("RESULTS") for text in out.stdout.splitlines())
+    ours, theirs = _losses(str(tmp_path / "run")), _losses(workdir)
+    assert set(ours) == set(theirs) and any(kind == "test" for _, kind, _ in ours)
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
+    ranks, reference_ranks = (
+        np.load(os.path.join(w, TEST_RANKS_FILE)) for w in (str(tmp_path / "run"), workdir)
+    )
+    assert ranks.shape == reference_ranks.shape  # every test user scored once
+    moved = ranks != reference_ranks
+    assert moved.mean() <= 0.2 and np.abs(ranks - reference_ranks).max() <= 8, (
+        ranks[moved],
+        reference_ranks[moved],
+    )
 
 
 def test_nan_loss_stops_with_the_term_named(setup, tmp_path):
