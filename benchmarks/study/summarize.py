@@ -66,32 +66,17 @@ def results_of(runs: list[tuple[study.Cell, dict]], seeds=None) -> list[dict]:
     return [r for c, r in runs if seeds is None or c.seed in seeds]
 
 
-def gains(root: str, groups: dict) -> list[dict]:
-    """Every KD variant against the better baseline, over the seeds all compared finished."""
+def comparisons(root: str, groups: dict, names: tuple[str, ...]) -> list[dict]:
+    """Every KD variant against the best of the variants `names` (the baselines, or the
+    control alone) on its dataset and backbone, over the seeds all compared finished."""
     out = []
     for dataset in study.DATASETS:
         for backbone in study.BACKBONES:
             bases = {
-                v: groups[(dataset, backbone, v)]
-                for v in study.BASELINES
-                if (dataset, backbone, v) in groups
+                v: groups[(dataset, backbone, v)] for v in names if (dataset, backbone, v) in groups
             }
             for variant in study.KD_VARIANTS:
                 found = compare(root, groups, (dataset, backbone, variant), bases)
-                out += [found] if found else []
-    return out
-
-
-def controls(root: str, groups: dict) -> list[dict]:
-    """Every KD variant against `study.CONTROL`, over the seeds both finished."""
-    out = []
-    for dataset in study.DATASETS:
-        for backbone in study.BACKBONES:
-            control = groups.get((dataset, backbone, study.CONTROL))
-            for variant in study.KD_VARIANTS:
-                found = control and compare(
-                    root, groups, (dataset, backbone, variant), {study.CONTROL: control}
-                )
                 out += [found] if found else []
     return out
 
@@ -224,7 +209,8 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
         )
         if k in groups
     ]
-    found, against_control = gains(root, groups), controls(root, groups)
+    found = comparisons(root, groups, study.BASELINES)
+    against_control = comparisons(root, groups, (study.CONTROL,))
     points, selected = search_points(root)
     sections = {
         "study_verdict": [tables.verdict(g, PAPER_HR_GAIN) for g in found]
