@@ -121,11 +121,11 @@ def _measured_ratio(
 
 
 def _scaled(
-    value: float, label: str, source: str, target: str, cases: dict, minutes=None, variant=""
+    value: float, label: str, source: str, target: str, cases: dict, minutes: dict, variant: str
 ) -> Estimate:
     if source == target:
         return Estimate(value, label)
-    found = _measured_ratio(minutes or {}, source, target, variant)
+    found = _measured_ratio(minutes, source, target, variant)
     if found:
         ratio, basis = found
         return Estimate(value * ratio, f"{label} x {ratio:.2f} ({basis})")
