@@ -441,3 +441,23 @@ def test_seen_items_masking_removes_only_the_past_and_never_the_target():
     mask_seen(scores, targets, pasts)
     assert np.asarray(target_ranks(scores, targets)).tolist() == [1, 3]
     assert scores[1, 0] == 1.0 and np.isneginf(scores[1, 3])
+
+
+def test_agreement_plot_reads_both_studies_labels_and_writes_a_png(tmp_path):
+    from benchmarks.study import plots
+
+    falling = [(0, 0.95), (1, 0.8), (2, 0.6)]
+    held = [(0, 0.99), (1, 0.99), (2, 0.98)]
+    curves = [
+        ("beauty / sasrec / feature_init", "title", falling),
+        ("beauty / sasrec / kdsr", "title", held),
+        ("beauty / session_graph / kdsr", "attr", held),
+        ("session_graph / kdsr-nohol", "title", held),  # capped study's labels, a tagged run
+    ]
+    assert plots._backbone_variant(curves[0][0]) == ("sasrec", "feature_init")
+    assert plots._backbone_variant(curves[3][0]) == ("session_graph", "kdsr-nohol")
+    path = tmp_path / "agreement.png"
+    assert plots.plot_agreement(curves, str(path))
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert not plots.plot_agreement([], str(tmp_path / "none.png"))
+    assert not (tmp_path / "none.png").exists()
