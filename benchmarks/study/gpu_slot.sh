@@ -22,9 +22,9 @@
 # those cells as finished (results.json present) and goes on with the next ones.
 #
 # Arguments: seconds of training budget (default 540), and a cell-name filter for the
-# runner's --only (default "": any cell; give the staged dataset, e.g. "sports/"). Cells that do not finish in time are
-# left out of the archive (they would resume on the CPU from scratch, their workdir stays
-# on the device).
+# runner's --only (default "": any cell; give the staged dataset, e.g. "sports/"). Cells that
+# do not finish in time are left out of the archive (they would resume on the CPU from
+# scratch, their workdir stays on the device).
 set -uo pipefail
 budget="${1:-540}"
 only="${2:-}"
