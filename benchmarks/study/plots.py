@@ -7,23 +7,25 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks.study import cells as study  # noqa: E402
 from benchmarks.study.tables import AgreementCurve, Curve  # noqa: E402
 
 
-def _panel(label: str) -> str:
-    """The panel of a curve: its backbone, the label's first part ('extra: ' dropped)."""
-    return label.split(": ")[-1].split("/")[0].strip()
+def _backbone_variant(label: str) -> tuple[str, str]:
+    """('session_graph', 'kdsr') from 'beauty / session_graph / kdsr' or 'session_graph / kdsr'."""
+    parts = [p.strip() for p in label.split(": ")[-1].split("/")]
+    return (parts[-2] if len(parts) > 1 else ""), parts[-1]
 
 
 def plot_valid_curves(
     curves: list[Curve], path: str, title: str = "Beauty", metric: str = "NDCG@10"
 ) -> None:
     """Validation metric per epoch, one panel per backbone."""
-    panels = sorted({_panel(label) for label, _ in curves})
+    panels = sorted({_backbone_variant(label)[0] for label, _ in curves})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for label, records in curves:
-            if _panel(label) != panel:
+            if _backbone_variant(label)[0] != panel:
                 continue
             style = ":" if label.startswith("extra") else ("-" if "kdsr" in label else "--")
             ax.plot(
@@ -43,23 +45,7 @@ def plot_valid_curves(
 
 
 # A variant keeps its colour across datasets and studies; others follow in order of appearance.
-VARIANT_COLOUR_ORDER = (
-    "id_only",
-    "feature_init",
-    "frozen_features",
-    "kdsr",
-    "kdsr_released",
-    "kdsr_tuned",
-    "kdsr_no_holistic",
-    "kdsr_no_codes",
-    "kdsr_no_async",
-)
-
-
-def _backbone_variant(label: str) -> tuple[str, str]:
-    """('session_graph', 'kdsr') from 'beauty / session_graph / kdsr' or 'session_graph / kdsr'."""
-    parts = [p.strip() for p in label.split(": ")[-1].split("/")]
-    return (parts[-2] if len(parts) > 1 else ""), parts[-1]
+VARIANT_COLOUR_ORDER = (*study.MAIN_VARIANTS, *study.ABLATIONS)
 
 
 def plot_agreement(curves: list[AgreementCurve], path: str, title: str = "") -> bool:
