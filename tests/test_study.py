@@ -308,6 +308,21 @@ def test_patience_replay_stops_where_the_trainer_would():
     assert patience.replay(curve, 4) == (6, 0.03, 6)  # the late best survives a longer wait
 
 
+def test_patience_replay_reads_every_datasets_early_stopped_runs(tmp_path):
+    root = str(tmp_path)
+    cells = [main_cell("id_only", 0), main_cell("kdsr", 0, "toys", "session_graph")]
+    for cell in cells:
+        fake_cell(root, cell, 0.03)
+        path = os.path.join(root, cell.name, "results.json")
+        result = load.read_results(os.path.dirname(path))
+        result["config"]["eval"] = {"patience": 6}
+        with open(path, "w") as f:
+            json.dump(result, f)
+    found = patience.runs(root)
+    assert sorted(label for label, _, _ in found) == sorted(c.name for c in cells)
+    assert all(used == 6 and len(curve) == 3 for _, curve, used in found)
+
+
 # ------------------------------------------------------------------------------ runner
 
 

@@ -2,8 +2,8 @@
 
     python -m benchmarks.study.patience     # writes results/study/patience.md
 
-For every finished Beauty run trained to early stopping (the study's cells and the backbones
-runs), the logged per-epoch validation NDCG@10 is fed to the trainer's own `EarlyStopping`
+For every finished run trained to early stopping under `results/<dataset>/` (the study's
+cells on Beauty, Sports and Toys, and the Beauty backbones runs), the logged per-epoch validation NDCG@10 is fed to the trainer's own `EarlyStopping`
 with a smaller patience: which epoch it would have selected, its validation score, and how
 many epochs it would have trained. Only patiences up to the one each run used can be
 replayed (a run stopped with patience p has no epochs past best + p). Test metrics are not
@@ -36,17 +36,18 @@ def replay(curve: list[float], patience: int) -> tuple[int, float, int]:
 
 
 def runs(results_root: str) -> list[tuple[str, list[float], int]]:
-    """(run label, validation curve, patience it was trained with) of the finished Beauty runs
-    that early stopping ended (runs stopped by an epoch cap are left out)."""
+    """(run label, validation curve, patience it was trained with) of the finished runs that
+    early stopping ended (runs stopped by an epoch cap are left out), labelled from
+    `<dataset>/`."""
     found = []
-    pattern = os.path.join(results_root, "beauty", "**", "results.json")
+    pattern = os.path.join(results_root, "*", "**", "results.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
         folder = os.path.dirname(path)
         result = load.read_results(folder)
         if not result.get("stop_reason", "").startswith("early stopping"):
             continue
         curve = [r[f"valid/{METRIC}"] for r in load.epoch_records(folder)]
-        label = os.path.relpath(folder, os.path.join(results_root, "beauty"))
+        label = os.path.relpath(folder, results_root)
         found.append((label, curve, result["config"]["eval"]["patience"]))
     return found
 
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--results", default=os.path.join(REPO, "results"))
     args = parser.parse_args()
     text = [
-        "# Patience replayed on finished Beauty runs",
+        "# Patience replayed on finished runs",
         "",
         "Cell: selected epoch / epochs trained: validation NDCG@10 (%) at the selected epoch, "
         "had the run used that patience (`python -m benchmarks.study.patience`).",
