@@ -86,14 +86,17 @@ def fits(minutes: float | None, stop_at: float | None, margin: float = 1.1) -> b
     """Whether a cell estimated at `minutes` (None: unknown) should start before `stop_at`.
 
     Unknown estimates start (the stop time still bounds them); known ones need their minutes
-    plus 10% before the stop time, since a cell stopped half-way is lost when `runs/` is.
+    times `margin` (default: plus 10%) before the stop time, since a cell stopped half-way is
+    lost when `runs/` is.
     """
     return minutes is None or minutes * margin <= minutes_left(stop_at)
 
 
-def may_start(cell: Cell, runs_root: str, minutes: float | None, stop_at: float | None) -> bool:
+def may_start(
+    cell: Cell, runs_root: str, minutes: float | None, stop_at: float | None, margin: float = 1.1
+) -> bool:
     """A started cell always continues; a new one starts if its estimate `fits`."""
-    return has_started(cell, runs_root) or fits(minutes, stop_at)
+    return has_started(cell, runs_root) or fits(minutes, stop_at, margin)
 
 
 def _log(message: str) -> None:

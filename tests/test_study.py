@@ -262,10 +262,13 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
 
     own = guess(main_cell("id_only", 1))
     assert own.minutes == 2.0 and "measured" in own.basis
+    assert own.own and own.margin == estimate.OWN_MARGIN
     other_dataset = guess(main_cell("id_only", 0, "toys"))
     # beauty's 2 min x the measured toys / beauty ratio (1 min each), not x 50 / 100 cases
     assert other_dataset.minutes == 2.0
     assert "toys / beauty session_graph id_only, measured" in other_dataset.basis
+    # carried over from another dataset: a wider --stop-at margin than the cell's own mean
+    assert not other_dataset.own and other_dataset.margin > own.margin
     other_backbone = guess(main_cell("kdsr", 0))
     assert other_backbone.minutes == 10.0  # session_graph kdsr 5 min x sasrec/sg id_only 2
     tuned = guess(study.Cell("search", "beauty", "sasrec", "hol1_code2_tau1.5", 0))
@@ -398,6 +401,7 @@ def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
     assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) == started
     assert study_run.next_cell(root, set(), "frozen_features", (), fits) is not None
     assert runner.fits(None, time.time() + 60) and not runner.fits(28, time.time() + 30 * 60)
+    assert runner.fits(19, time.time() + 30 * 60) and not runner.fits(19, time.time() + 1800, 1.6)
     assert study_run.fits_before(None, root, runs)(started)
 
 

@@ -19,7 +19,9 @@ cell: once the search's last point has finished, the selection file is written
 from a frozen worktree).
 
 With `--stop-at`, a cell not started yet is skipped while its estimate (`estimate.py`, from
-the finished cells' wall times) plus 10% does not fit before the stop time, and the next cell
+the finished cells' wall times) plus a margin does not fit before the stop time (20% when
+measured on the cell's own dataset, backbone and variant, 50% when carried over from another
+dataset or backbone, which is off by more), and the next cell
 in run order that fits runs instead; a cell with a checkpoint always continues. A working
 session whose `runs/` does not survive it would otherwise lose every cell it cannot finish.
 """
@@ -86,8 +88,8 @@ def fits_before(stop_at: float | None, results_root: str, runs_root: str):
     cases = estimate.with_data_cases(cases)
 
     def fits(cell: study.Cell) -> bool:
-        guess = estimate.estimate(cell, minutes, cases).minutes
-        return runner.may_start(cell, runs_root, guess, stop_at)
+        guess = estimate.estimate(cell, minutes, cases)
+        return runner.may_start(cell, runs_root, guess.minutes, stop_at, guess.margin)
 
     return fits
 
