@@ -19,7 +19,7 @@ cell: once the search's last point has finished, the selection file is written
 from a frozen worktree).
 
 With `--stop-at`, a cell not started yet is skipped while its estimate (`estimate.py`, from
-the finished cells' wall times) plus a margin does not fit before the stop time (20% when
+the finished cells' wall times) plus a margin does not fit before the stop time (15% when
 measured on the cell's own dataset, backbone and variant, 50% when carried over from another
 dataset or backbone, which is off by more), and the next cell
 in run order that fits runs instead; a cell with a checkpoint always continues. A working
