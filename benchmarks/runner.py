@@ -20,8 +20,10 @@ import datetime
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -127,7 +129,7 @@ def run_cell(cell: Cell, results_root: str, runs_root: str, stop_at: float | Non
         _log(f"{cell.name}: {' '.join(command)}")
         start = time.time()
         with open(os.path.join(workdir, "train.log"), "a") as log:
-            code = _train_until(command, log, stop_at)
+            code = _train_until(command, log, stop_at, lock)
         if code is None:
             _log(f"{cell.name}: stopped at the --stop-at time after {time.time() - start:.0f} s")
             return False
@@ -149,9 +151,24 @@ def run_cell(cell: Cell, results_root: str, runs_root: str, stop_at: float | Non
         lock.close()  # releases the lock
 
 
-def _train_until(command: list[str], log, stop_at: float | None) -> int | None:
-    """Runs the trainer; its exit code, or None if it was stopped at `stop_at`."""
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+def _raise_exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _train_until(command: list[str], log, stop_at: float | None, lock=None) -> int | None:
+    """Runs the trainer; its exit code, or None if it was stopped at `stop_at`.
+
+    The trainer inherits the cell's lock (`lock`, an open file holding the flock): a runner
+    killed outright (SIGKILL) leaves a trainer that still holds it, so another runner skips
+    the cell instead of starting a second trainer on the same workdir. A runner stopped with
+    SIGTERM (`pkill -f benchmarks.study.run`) or Ctrl-C stops its trainer first.
+    """
+    keep = (lock.fileno(),) if lock is not None else ()
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, pass_fds=keep
+    )
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_exit) if on_main_thread else None
     try:
         timeout = None if stop_at is None else max(0.0, stop_at - time.time())
         return process.wait(timeout=timeout)
@@ -163,10 +180,13 @@ def _train_until(command: list[str], log, stop_at: float | None) -> int | None:
             process.kill()
             process.wait()
         return None
-    except BaseException:  # e.g. Ctrl-C: never leave an orphaned trainer holding the CPU
+    except BaseException:  # Ctrl-C, SIGTERM: never leave an orphaned trainer holding the CPU
         process.kill()
         process.wait()
         raise
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_cells(

@@ -383,6 +383,79 @@ def test_a_cell_still_training_at_the_stop_time_is_stopped_and_never_copied(tmp_
     assert runner.minutes_left(time.time() - 60) < 0 and runner.minutes_left(None) > 1e9
 
 
+RUNNER_OF_A_SLEEPING_CELL = """
+import os, sys
+sys.path.insert(0, {repo!r})
+from benchmarks import runner
+
+class Cell:
+    name = "beauty/leave_one_out/sasrec/id_only/seed0"
+
+    def command(self, workdir):
+        code = "import os, time; open({pid!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+        return [sys.executable, "-c", code]
+
+runner.run_cell(Cell(), {results!r}, {runs!r})
+"""
+
+
+def _start_runner_and_its_trainer(tmp_path, name):
+    """A runner process training a sleeping cell; (runner, the trainer's pid)."""
+    import subprocess
+    import time
+
+    pid_file = str(tmp_path / f"{name}.pid")
+    script = RUNNER_OF_A_SLEEPING_CELL.format(
+        repo=runner.REPO,
+        pid=pid_file,
+        results=str(tmp_path / "results"),
+        runs=str(tmp_path / "runs"),
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    for _ in range(600):
+        if os.path.exists(pid_file) and open(pid_file).read():
+            return process, int(open(pid_file).read())
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the runner never started its trainer")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_runner_stopped_with_sigterm_stops_its_trainer(tmp_path):
+    import signal
+
+    process, trainer = _start_runner_and_its_trainer(tmp_path, "term")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) != 0
+    alive = _alive(trainer)
+    if alive:
+        os.kill(trainer, signal.SIGKILL)
+    assert not alive  # killed and reaped by the runner, not orphaned
+
+
+def test_the_trainer_of_a_killed_runner_keeps_the_cells_lock(tmp_path):
+    import signal
+
+    process, trainer = _start_runner_and_its_trainer(tmp_path, "kill")
+    try:
+        process.kill()  # SIGKILL: no handler runs, the trainer is orphaned
+        process.wait(timeout=30)
+        assert _alive(trainer)
+        # a second runner must not start another trainer on the same workdir
+        results, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+        assert not runner.run_cell(ScriptCell(), results, runs)
+        assert not os.path.exists(os.path.join(results, ScriptCell.name))
+    finally:
+        os.kill(trainer, signal.SIGKILL)
+
+
 def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
     """Needs ../shared/data (present in CI): Sports and Toys are scaled by their data."""
     import time
