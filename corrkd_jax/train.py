@@ -31,7 +31,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from corrkd_jax import cli, validate
+from corrkd_jax import cli, host_memory, validate
 from corrkd_jax.metrics import metric_names
 from corrkd_jax.paths import repo_root
 from corrkd_jax.teacher import Teacher
@@ -195,6 +195,13 @@ _WORKDIR = flags.DEFINE_string(
     None,
     "Run directory for checkpoints, logs and results (resumed when it holds a checkpoint).",
 )
+_REUSE_HOST_MEMORY = flags.DEFINE_bool(
+    "reuse_host_memory",
+    True,
+    "Let glibc malloc reuse freed blocks (one arena, no mmap for large blocks, no trimming): "
+    "on CPU it removes the page faults of XLA's per-step temporaries, ~1.7x faster epochs "
+    "measured (corrkd_jax/host_memory.py). --noreuse_host_memory keeps glibc's defaults.",
+)
 
 
 def enable_compilation_cache() -> str:
@@ -213,6 +220,8 @@ def main(argv: list[str]) -> None:
     """CLI entry point: parses --config/--workdir, trains, prints the best/valid/test metrics."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _REUSE_HOST_MEMORY.value:  # before JAX creates its backend and worker threads
+        host_memory.reuse_freed_memory()
     # orbax logs every save at INFO through absl: keep those quiet, ours at INFO.
     absl_logging.set_verbosity(absl_logging.WARNING)
     enable_compilation_cache()

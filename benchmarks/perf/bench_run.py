@@ -12,6 +12,16 @@ epoch times of bench_train.py. Extra `--set` overrides go to the config, e.g.
     python -m benchmarks.perf.bench_run [--backbone session_graph] [--set ...] [--name run]
 
 Target: peak memory of a whole Beauty KDSR run <= 4 GiB.
+
+`--compare-host-memory` trains the same command with the trainer's default
+`--reuse_host_memory` and with `--noreuse_host_memory` (glibc's malloc defaults), alternating,
+`--repeats` times each, and reports per setting the median epoch time without compilation, the
+process's user and kernel CPU seconds, its minor page faults and its peak RSS
+(`corrkd_jax/host_memory.py` says why they differ). `--config-file configs/toys.py` runs
+another dataset (its features must be cached or are computed first), e.g.
+
+    python -m benchmarks.perf.bench_run --config-file configs/toys.py --epochs 2 \
+        --compare-host-memory --repeats 2 --name host_memory
 """
 
 from __future__ import annotations
@@ -28,20 +38,28 @@ from typing import Any
 from benchmarks.perf import common
 
 
-def run_training(backbone: str, sets: list[str], epochs: int) -> dict[str, Any]:
-    """Trains in a subprocess; returns wall time, the child's peak RSS and its results.json."""
+def run_training(
+    backbone: str,
+    sets: list[str],
+    epochs: int,
+    config_file: str = "configs/beauty.py",
+    flags: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Trains in a subprocess; returns wall time, the child's peak RSS, CPU seconds and page
+    faults, and its results.json."""
     with tempfile.TemporaryDirectory(prefix="corrkd_bench_run_") as workdir:
         command = [
             sys.executable,
             "-m",
             "corrkd_jax.train",
             "--config",
-            f"configs/beauty.py:{backbone},kdsr",
+            f"{config_file}:{backbone},kdsr",
             "--workdir",
             workdir,
             f"--config.num_epochs={epochs}",
             "--config.progress=False",
             *[f"--config.{item}" for item in sets],
+            *flags,
         ]
         print(" ".join(command[1:]), flush=True)
         start = time.perf_counter()
@@ -59,6 +77,9 @@ def run_training(backbone: str, sets: list[str], epochs: int) -> dict[str, Any]:
         "command": " ".join(command[1:]),
         "wall_seconds": wall,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "user_seconds": usage.ru_utime,
+        "system_seconds": usage.ru_stime,
+        "minor_page_faults": usage.ru_minflt,
         "timing": results["timing"],
         "teacher": results.get("teacher", {}),
         "test": results["test"],
@@ -74,7 +95,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     seconds = {view: stats.get("seconds") for view, stats in r["teacher"].items()}
     return "\n".join(
         [
-            f"# One real Beauty KDSR epoch ({result['backbone']}) through the CLI",
+            f"# One real KDSR epoch ({result.get('config_file', 'configs/beauty.py')}:"
+            f"{result['backbone']}) through the CLI",
             "",
             f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
             f"{m['jax']}. {result['note']}.",
@@ -99,9 +121,70 @@ def to_markdown(result: dict[str, Any]) -> str:
     )
 
 
+HOST_MEMORY_SETTINGS = {"reuse (default)": (), "glibc defaults": ("--noreuse_host_memory",)}
+
+
+def compare_host_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """The same training under both host-memory settings, alternating, `args.repeats` each."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in HOST_MEMORY_SETTINGS}
+    for _ in range(args.repeats):
+        for label, flags in HOST_MEMORY_SETTINGS.items():
+            run = run_training(args.backbone, args.sets, args.epochs, args.config_file, flags)
+            print(f"{label}: {_epoch_seconds(run):.1f} s/epoch, {_row(run)}", flush=True)
+            runs[label].append(run)
+    return runs
+
+
+def _epoch_seconds(run: dict[str, Any]) -> float:
+    """The last epoch's seconds without compilation (the first epoch compiles)."""
+    return run["timing"]["epoch_seconds_excluding_compile"][-1]
+
+
+def _row(run: dict[str, Any]) -> str:
+    return (
+        f"user {run['user_seconds']:.0f} s, kernel {run['system_seconds']:.0f} s, "
+        f"{run['minor_page_faults'] / 1e6:.2f} M page faults, peak RSS {run['peak_rss_mib']:.0f} MiB"
+    )
+
+
+def host_memory_markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"# Host memory: `--reuse_host_memory` against glibc's malloc defaults ({result['config']})",
+        "",
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
+        f"{m['jax']}. {result['note']}.",
+        "",
+        f"Each setting trained {result['epochs']} epoch(s) in a fresh process, {result['repeats']} "
+        "time(s), alternating; medians over the repeats. Epoch: the last epoch's train + "
+        "validation seconds without compilation (trainer's figure). CPU and page faults: the "
+        "whole process (set-up, compilation and evaluation included).",
+        "",
+        "| setting | epoch s | user CPU s | kernel CPU s | minor page faults | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, runs in result["runs"].items():
+        med = common.median
+        lines.append(
+            f"| {label} | {med(_epoch_seconds(r) for r in runs):.1f} "
+            f"| {med(r['user_seconds'] for r in runs):.0f} "
+            f"| {med(r['system_seconds'] for r in runs):.0f} "
+            f"| {med(r['minor_page_faults'] for r in runs) / 1e6:.2f} M "
+            f"| {med(r['peak_rss_mib'] for r in runs):.0f} |"
+        )
+    lines += [
+        "",
+        f"Command: `{result['command']}` (+ `--noreuse_host_memory` for glibc's defaults).",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="session_graph")
+    parser.add_argument("--config-file", default="configs/beauty.py")
+    parser.add_argument("--compare-host-memory", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument(
         "--set",
@@ -113,7 +196,21 @@ def main() -> None:
     parser.add_argument("--name", default="run")
     args = parser.parse_args()
     common.print_machine(common.machine_info())
-    run = run_training(args.backbone, args.sets, args.epochs)
+    if args.compare_host_memory:
+        runs = compare_host_memory(args)
+        info = common.machine_info()
+        result = {
+            "machine": info,
+            "note": common.load_note(info),
+            "config": f"{args.config_file}:{args.backbone},kdsr",
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "command": next(iter(runs.values()))[0]["command"],
+            "runs": runs,
+        }
+        common.write_outputs(args.name, result, host_memory_markdown(result))
+        return
+    run = run_training(args.backbone, args.sets, args.epochs, args.config_file)
     print(
         f"peak RSS {run['peak_rss_mib']:.0f} MiB, wall {run['wall_seconds']:.0f} s, epoch "
         f"{run['timing']['epoch_seconds'][0]:.1f} s (excluding compile "
@@ -124,6 +221,7 @@ def main() -> None:
     result = {
         "machine": info,
         "note": common.load_note(info),
+        "config_file": args.config_file,
         "backbone": args.backbone,
         "settings": args.sets,
         "run": run,
