@@ -4,11 +4,12 @@ On the CPU backend XLA allocates every step's large temporaries (tens to hundred
 `[C, N]` output layer, attention scores, the KD pair blocks) with `posix_memalign` from its
 worker threads and frees them at the end of the step. glibc serves blocks that large from a
 fresh `mmap` (a worker thread's arena cannot hold them) and unmaps them on `free`, so every
-step touches hundreds of MB of new pages: ~70-80k page faults per second, about a third of the
+step touches hundreds of MB of new pages: ~70-80k page faults per second, a fifth to a third of the
 process's CPU time in the kernel (measured on the study's Toys and Sports cells, 2026-12-02).
 With one arena, no `mmap` for large blocks and no trimming, the blocks come from the heap and
-are reused by the next step: the faults drop ~250x and a Toys session-graph epoch went from
-121 s to 65-70 s on the same core under the same load (BUILD_NOTES.md, "Host memory").
+are reused by the next step: a Toys session-graph KDSR epoch takes 134 s instead of 190 s,
+with 0.3 M page faults and 3 s of kernel CPU per run instead of 23.9 M and 94 s, and the same
+metrics (benchmarks/perf/host_memory.md).
 
 The cost: the process keeps its peak heap (nothing is handed back to the kernel until it
 exits), and all threads share one malloc arena (fine for XLA's few large blocks; a program
