@@ -89,7 +89,6 @@ def run_training(
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
     r = result["run"]
     timing = r["timing"]
     seconds = {view: stats.get("seconds") for view, stats in r["teacher"].items()}
@@ -98,8 +97,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"# One real KDSR epoch ({result.get('config_file', 'configs/beauty.py')}:"
             f"{result['backbone']}) through the CLI",
             "",
-            f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
-            f"{m['jax']}. {result['note']}.",
+            common.machine_line(result),
             "",
             f"Command: `{r['command']}` (overrides: {result['settings'] or 'none'}).",
             "",
@@ -148,12 +146,10 @@ def _row(run: dict[str, Any]) -> str:
 
 
 def host_memory_markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
     lines = [
         f"# Host memory: `--reuse_host_memory` against glibc's malloc defaults ({result['config']})",
         "",
-        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
-        f"{m['jax']}. {result['note']}.",
+        common.machine_line(result),
         "",
         f"Each setting trained {result['epochs']} epoch(s) in a fresh process, {result['repeats']} "
         "time(s), alternating; medians over the repeats. Epoch: the last epoch's train + "

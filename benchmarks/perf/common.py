@@ -32,6 +32,15 @@ def print_machine(info: Mapping[str, Any]) -> None:
     )
 
 
+def machine_line(result: Mapping[str, Any]) -> str:
+    """The markdown reports' "Machine: ..." sentence from a result's `machine` and `note`."""
+    m = result["machine"]
+    return (
+        f"Machine: {m['usable_cores']} cores ({m['cpu_model']}), {m['device_kind']}; jax "
+        f"{m['jax']}. {result['note']}."
+    )
+
+
 def load_note(info: Mapping[str, Any]) -> str:
     """A label for the figures: quiet machine or shared with other jobs."""
     load = info["load_average_1_5_15min"][0]
