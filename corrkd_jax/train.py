@@ -86,8 +86,14 @@ def _resume(
     return state, loader_state, progress, stopper
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, host_memory_reused: bool = False
+) -> dict[str, Any]:
     """Trains `config` in `workdir` (resuming when it holds a checkpoint) and evaluates it.
+
+    `host_memory_reused` says whether this process ran `host_memory.reuse_freed_memory()`
+    before JAX started (the CLI does); it is recorded in results.json's `timing`, because wall
+    times on CPU differ by up to 2x with and without it.
 
     Returns:
         The results (as written to `workdir/results.json`): `config`, `best_epoch`, `valid`
@@ -153,6 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         writer=writer,
         started=started,
         evaluators=evaluators,
+        host_memory_reused=host_memory_reused,
     )
     state = sharding.replicate(state, parts.mesh)
     if resume_step is None and parts.teacher_stats:
@@ -221,14 +228,14 @@ def main(argv: list[str]) -> None:
     """CLI entry point: parses --config/--workdir, trains, prints the best/valid/test metrics."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if _REUSE_HOST_MEMORY.value:  # before JAX creates its backend and worker threads
-        host_memory.reuse_freed_memory()
+    # Before JAX creates its backend and worker threads.
+    reused = _REUSE_HOST_MEMORY.value and host_memory.reuse_freed_memory()
     # orbax logs every save at INFO through absl: keep those quiet, ours at INFO.
     absl_logging.set_verbosity(absl_logging.WARNING)
     enable_compilation_cache()
     logging.getLogger("corrkd_jax").setLevel(logging.INFO)
     try:
-        results = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        results = train_and_evaluate(_CONFIG.value, _WORKDIR.value, host_memory_reused=reused)
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

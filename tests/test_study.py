@@ -118,9 +118,21 @@ def test_fractional_design_covers_the_weight_grid():
 
 
 def fake_cell(
-    root, cell: study.Cell, ndcg: float, ranks=None, users=300, seconds=60.0, train_cases=None
+    root,
+    cell: study.Cell,
+    ndcg: float,
+    ranks=None,
+    users=300,
+    seconds=60.0,
+    train_cases=None,
+    epoch_seconds=10.0,
+    reused=None,
 ) -> None:
-    """Writes a finished cell as the runner would copy it."""
+    """Writes a finished cell as the runner would copy it (`reused` None: timed before
+    results.json recorded `host_memory_reused`)."""
+    timing = {"mean_epoch_seconds_excluding_compile": epoch_seconds, "total_seconds": seconds}
+    if reused is not None:
+        timing["host_memory_reused"] = reused
     folder = os.path.join(root, cell.name)
     os.makedirs(folder, exist_ok=True)
     metrics = {m: ndcg * (1 + i / 10) for i, m in enumerate(stats.METRICS)}
@@ -149,7 +161,7 @@ def fake_cell(
                 "best_epoch": 2,
                 "epochs_trained": 3,
                 "stop_reason": "early stopping: no NDCG@10 improvement for 10 epochs",
-                "timing": {"mean_epoch_seconds_excluding_compile": 10.0, "total_seconds": seconds},
+                "timing": timing,
                 **({"data": {"train_cases": train_cases}} if train_cases else {}),
             },
             f,
@@ -238,7 +250,7 @@ def test_summary_of_a_partial_study(tmp_path):
     assert (
         sum("not run yet" in line for line in sections["study_search"]) == len(search.points()) - 1
     )  # the defaults point is kdsr's seed-0 cell, finished
-    assert "early" in "\n".join(sections["study_wall_time"])
+    assert "| early | no |" in "\n".join(sections["study_wall_time"])
     assert "beauty / sasrec / kdsr | title | 1.000 | 0.800 (3)" in "\n".join(
         sections["study_agreement"]
     )
@@ -288,6 +300,41 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     pooled = estimate.estimate(main_cell("feature_init", 0, "toys"), minutes, cases)
     assert pooled.minutes == pytest.approx(4.0 * (1.0 * 1.5) ** 0.5)  # id_only 1x, kdsr 1.5x
     assert "measured over 2 shared cells" in pooled.basis
+
+
+def test_times_before_host_memory_reuse_are_rescaled_by_measured_pairs(tmp_path):
+    root = str(tmp_path)
+    # Beauty session graph id_only: seed 0 timed without reuse, seed 1 with it (half the epoch).
+    sg = "session_graph"
+    fake_cell(root, main_cell("id_only", 0, backbone=sg), 0.03, seconds=1200, epoch_seconds=80)
+    fake_cell(
+        root,
+        main_cell("id_only", 1, backbone=sg),
+        0.03,
+        seconds=720,
+        epoch_seconds=40.0,
+        reused=True,
+    )
+    fake_cell(root, main_cell("kdsr", 0, backbone=sg), 0.03, seconds=6000, epoch_seconds=200)
+    fake_cell(root, main_cell("kdsr", 0), 0.03, seconds=6000, epoch_seconds=150)
+    minutes, cases = estimate.measured(summarize.finished(root))
+
+    # Cells with reuse stand for their key alone: own, the narrow margin.
+    both = estimate.estimate(main_cell("id_only", 2, backbone=sg), minutes, {})
+    assert both.minutes == 12.0 and both.own
+    # Only timed without reuse: x 0.5 (the measured epoch ratio), not its own measurement.
+    old = estimate.estimate(main_cell("kdsr", 1, backbone=sg), minutes, {})
+    assert old.minutes == pytest.approx(50.0) and not old.own
+    assert "without host-memory reuse x 0.50" in old.basis
+    # SASRec has no pair of its own: the median over every backbone's pairs.
+    assert minutes[("beauty", "sasrec", "kdsr")] == pytest.approx(50.0)
+    assert minutes.rescaled == {("beauty", sg, "kdsr"): 0.5, ("beauty", "sasrec", "kdsr"): 0.5}
+
+    # No pair anywhere: old times stand unscaled (an over-estimate, never an under-estimate).
+    os.remove(os.path.join(root, main_cell("id_only", 1, backbone=sg).name, "results.json"))
+    minutes, _ = estimate.measured(summarize.finished(root))
+    assert minutes[("beauty", sg, "kdsr")] == 100.0 and not minutes.rescaled
+    assert estimate.estimate(main_cell("kdsr", 1, backbone=sg), minutes, {}).own
 
 
 def test_datasets_without_finished_cells_are_scaled_by_their_counted_data():

@@ -77,6 +77,8 @@ def test_outputs_of_an_end_to_end_run(reference_run):
         assert results["test_excluding_history"][name] >= results["test"][name] - 1e-7, name
     assert {"epoch_seconds", "compile_seconds", "total_seconds"} <= set(results["timing"])
     assert len(results["timing"]["epoch_seconds"]) == results["epochs_trained"] == 2
+    # Called as a library: the caller did not say it reused host memory (the CLI does).
+    assert results["timing"]["host_memory_reused"] is False
     assert results["versions"]["jax"] == jax.__version__
     # Quantisation stats of both fitted codebooks are reported.
     assert set(results["teacher"]) == {"title", "attr"}

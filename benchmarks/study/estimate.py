@@ -17,6 +17,13 @@ The basis of one unfinished cell is the first of these that has finished cells:
 The cost variant is what the trainer runs: the search points, `kdsr_tuned` and the ablations
 are `kdsr` with other weights (an ablation that drops a term costs somewhat less). Times were
 taken with two runners sharing the CPU, so they are runner-minutes at that load.
+
+Cells timed before the trainer reused freed host memory (`corrkd_jax.host_memory`; their
+results.json has no `timing.host_memory_reused`) ran up to 2x slower per epoch. Their minutes
+are rescaled by the ratio of mean epoch seconds (with / without) measured where the same
+(dataset, backbone, cost variant) has cells of both kinds: the median over that backbone's such
+pairs, else over all; left as they are while no pair exists. A rescaled figure is not the
+cell's own measurement (the wider margin applies).
 """
 
 from __future__ import annotations
@@ -62,18 +69,48 @@ def cost_variant(cell: study.Cell) -> str:
     return "kdsr" if cell.group != "main" or cell.variant == study.TUNED else cell.variant
 
 
-def measured(finished: dict) -> tuple[dict, dict]:
-    """(dataset, backbone, cost variant) -> mean total minutes, and dataset -> training cases,
-    from `summarize.finished`'s groups."""
-    runs: dict[tuple[str, str, str], list[float]] = {}
+class Minutes(dict):
+    """(dataset, backbone, cost variant) -> expected total minutes of a cell run now, with
+    `rescaled`: the keys timed only without host-memory reuse -> the factor applied to them."""
+
+    def __init__(self, values=(), rescaled=None):
+        super().__init__(values)
+        self.rescaled: dict[tuple[str, str, str], float] = dict(rescaled or {})
+
+
+def measured(finished: dict) -> tuple[Minutes, dict]:
+    """Mean total minutes per (dataset, backbone, cost variant), from the cells timed with
+    host-memory reuse where there are any, else rescaled (see the module docstring); and
+    dataset -> training cases. From `summarize.finished`'s groups."""
+    # key -> reused? -> [(total minutes, mean epoch seconds)]
+    runs: dict[tuple[str, str, str], dict[bool, list[tuple[float, float]]]] = {}
     cases: dict[str, int] = {}
     for group in finished.values():
         for cell, result in group:
             key = (cell.dataset, cell.backbone, cost_variant(cell))
-            runs.setdefault(key, []).append(result["timing"]["total_seconds"] / 60)
+            timing = result["timing"]
+            runs.setdefault(key, {True: [], False: []})[
+                bool(timing.get("host_memory_reused", False))
+            ].append((timing["total_seconds"] / 60, timing["mean_epoch_seconds_excluding_compile"]))
             if "data" in result:
                 cases[cell.dataset] = result["data"]["train_cases"]
-    return {k: float(np.mean(v)) for k, v in runs.items()}, cases
+    speedups = {
+        key: np.mean([e for _, e in by[True]]) / np.mean([e for _, e in by[False]])
+        for key, by in runs.items()
+        if by[True] and by[False]
+    }
+    minutes, rescaled = {}, {}
+    for key, by in runs.items():
+        if by[True]:
+            minutes[key] = float(np.mean([m for m, _ in by[True]]))
+            continue
+        minutes[key] = float(np.mean([m for m, _ in by[False]]))
+        same_backbone = [r for k, r in speedups.items() if k[1] == key[1]]
+        factor = np.median(same_backbone or list(speedups.values()) or [np.nan])
+        if np.isfinite(factor):
+            minutes[key] *= float(factor)
+            rescaled[key] = float(factor)
+    return Minutes(minutes, rescaled), cases
 
 
 @functools.cache
@@ -94,6 +131,10 @@ def with_data_cases(cases: dict, count=data_cases) -> dict:
 def estimate(cell: study.Cell, minutes: dict, cases: dict) -> Estimate:
     variant = cost_variant(cell)
     own = (cell.dataset, cell.backbone, variant)
+    factor = getattr(minutes, "rescaled", {}).get(own)
+    if factor is not None:
+        label = f"{' / '.join(own)}, measured without host-memory reuse x {factor:.2f}"
+        return Estimate(minutes[own], label)
     if own in minutes:
         return Estimate(minutes[own], f"{' / '.join(own)}, measured", own=True)
     for (dataset, backbone, v), value in minutes.items():

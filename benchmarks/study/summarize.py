@@ -224,7 +224,9 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
             [row for d in study.DATASETS for row in curves(root, groups, d)[1]]
         ),
         "study_wall_time": tables.timing_table(
-            main + [row for row in ablations if row[0] not in dict(main)], stop=True
+            main + [row for row in ablations if row[0] not in dict(main)],
+            stop=True,
+            host_memory=True,
         ),
         "study_missing": missing(root, groups),
     }

@@ -99,6 +99,7 @@ class Run:
     started: float
     evaluators: list[Evaluator] = dataclasses.field(default_factory=list)  # eval.per_epoch
     steps_this_process: int = 0
+    host_memory_reused: bool = False  # corrkd_jax.host_memory applied in this process
 
     @property
     def steps_per_epoch(self) -> int:
@@ -351,6 +352,9 @@ def finish(
             ),
             "compile_seconds": run.compile_seconds(progress),
             "total_seconds": progress.seconds + time.perf_counter() - run.started,
+            # Whether glibc malloc reused freed blocks (`corrkd_jax.host_memory`) in the
+            # process that finished the run: CPU wall times differ by up to 2x without it.
+            "host_memory_reused": run.host_memory_reused,
         },
         "versions": run_versions(),
     }
