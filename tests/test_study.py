@@ -326,15 +326,25 @@ def test_times_before_host_memory_reuse_are_rescaled_by_measured_pairs(tmp_path)
     old = estimate.estimate(main_cell("kdsr", 1, backbone=sg), minutes, {})
     assert old.minutes == pytest.approx(50.0) and not old.own
     assert "without host-memory reuse x 0.50" in old.basis
-    # SASRec has no pair of its own: the median over every backbone's pairs.
-    assert minutes[("beauty", "sasrec", "kdsr")] == pytest.approx(50.0)
-    assert minutes.rescaled == {("beauty", sg, "kdsr"): 0.5, ("beauty", "sasrec", "kdsr"): 0.5}
+    # SASRec has no pair of its own: another backbone's ratio does not carry over.
+    assert minutes[("beauty", "sasrec", "kdsr")] == 100.0
+    assert minutes.rescaled == {("beauty", sg, "kdsr"): 0.5}
 
     # No pair anywhere: old times stand unscaled (an over-estimate, never an under-estimate).
     os.remove(os.path.join(root, main_cell("id_only", 1, backbone=sg).name, "results.json"))
     minutes, _ = estimate.measured(summarize.finished(root))
     assert minutes[("beauty", sg, "kdsr")] == 100.0 and not minutes.rescaled
     assert estimate.estimate(main_cell("kdsr", 1, backbone=sg), minutes, {}).own
+
+
+def test_cells_that_reused_host_memory_before_it_was_recorded_are_read_as_such(tmp_path):
+    (name, *_) = load.REUSED_HOST_MEMORY_UNRECORDED
+    for cell in (name, "toys/leave_one_out/session_graph/kdsr/seed0"):
+        os.makedirs(tmp_path / cell)
+        (tmp_path / cell / "results.json").write_text(json.dumps({"timing": {}}))
+    assert load.read_results(str(tmp_path / name))["timing"]["host_memory_reused"] is True
+    other = load.read_results(str(tmp_path / "toys/leave_one_out/session_graph/kdsr/seed0"))
+    assert "host_memory_reused" not in other["timing"]
 
 
 def test_datasets_without_finished_cells_are_scaled_by_their_counted_data():
