@@ -20,11 +20,12 @@ taken with two runners sharing the CPU, so they are runner-minutes at that load.
 
 Cells timed before the trainer reused freed host memory (`corrkd_jax.host_memory`; their
 results.json has no `timing.host_memory_reused`) ran up to 2.5x slower per epoch. Their minutes
-are rescaled by the ratio of mean epoch seconds (with / without) measured where the same
-(dataset, backbone, cost variant) has cells of both kinds: the median over that backbone's such
-pairs; left as they are while the backbone has none (the ratio differs by backbone: 0.40 on a
-Beauty session-graph pair, ~0.5-0.6 for SASRec judged from other datasets' epochs). A
-rescaled figure is not the cell's own measurement (the wider margin applies).
+are rescaled by the ratio of mean epoch seconds (with / without) where the same (dataset,
+backbone, cost variant) has seeds of both kinds: by that cell's own ratio (all its seeds count,
+since their epochs to early stopping vary), and a cell timed only without reuse by the median
+of its backbone's ratios; left as they are while the backbone has none (the ratio differs by
+backbone: 0.40 on a Beauty session-graph pair, ~0.5-0.6 for SASRec judged from other
+datasets' epochs). Such a figure is not the cell's own measurement (the wider margin applies).
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ def measured(finished: dict) -> tuple[Minutes, dict]:
     }
     minutes, rescaled = {}, {}
     for key, by in runs.items():
-        if by[True]:
-            minutes[key] = float(np.mean([m for m, _ in by[True]]))
+        if by[True]:  # every seed counts (epochs to stop vary), at the speed of reuse
+            old = [m * speedups[key] for m, _ in by[False]]
+            minutes[key] = float(np.mean([m for m, _ in by[True]] + old))
             continue
         minutes[key] = float(np.mean([m for m, _ in by[False]]))
         same_backbone = [r for k, r in speedups.items() if k[1] == key[1]]
