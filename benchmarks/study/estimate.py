@@ -24,8 +24,7 @@ are rescaled by the ratio of mean epoch seconds (with / without) where the same 
 backbone, cost variant) has seeds of both kinds: by that cell's own ratio (all its seeds count,
 since their epochs to early stopping vary), and a cell timed only without reuse by the median
 of its backbone's ratios; left as they are while the backbone has none (the ratio differs by
-backbone: 0.40 on a Beauty session-graph pair, ~0.5-0.6 for SASRec judged from other
-datasets' epochs). Such a figure is not the cell's own measurement (the wider margin applies).
+backbone: median 0.40 over five session-graph cells, 0.52 over two SASRec ones, 2026-12-02). Such a figure is not the cell's own measurement (the wider margin applies).
 """
 
 from __future__ import annotations
@@ -81,9 +80,9 @@ class Minutes(dict):
 
 
 def measured(finished: dict) -> tuple[Minutes, dict]:
-    """Mean total minutes per (dataset, backbone, cost variant), from the cells timed with
-    host-memory reuse where there are any, else rescaled (see the module docstring); and
-    dataset -> training cases. From `summarize.finished`'s groups."""
+    """Mean total minutes per (dataset, backbone, cost variant) at the speed of host-memory
+    reuse, older seeds converted (see the module docstring); and dataset -> training cases.
+    From `summarize.finished`'s groups."""
     # key -> reused? -> [(total minutes, mean epoch seconds)]
     runs: dict[tuple[str, str, str], dict[bool, list[tuple[float, float]]]] = {}
     cases: dict[str, int] = {}
