@@ -93,7 +93,7 @@ def train_and_evaluate(
 
     `host_memory_reused` says whether this process ran `host_memory.reuse_freed_memory()`
     before JAX started (the CLI does); it is recorded in results.json's `timing`, because wall
-    times on CPU differ by up to 2x with and without it.
+    times on CPU differ 1.4-4x with and without it (RESULTS.md, "Compute").
 
     Returns:
         The results (as written to `workdir/results.json`): `config`, `best_epoch`, `valid`

@@ -19,7 +19,7 @@ are `kdsr` with other weights (an ablation that drops a term costs somewhat less
 taken with two runners sharing the CPU, so they are runner-minutes at that load.
 
 Cells timed before the trainer reused freed host memory (`corrkd_jax.host_memory`; their
-results.json has no `timing.host_memory_reused`) ran up to 2.5x slower per epoch. Their minutes
+results.json has no `timing.host_memory_reused`) ran 1.4-4x slower per epoch. Their minutes
 are rescaled by the ratio of mean epoch seconds (with / without) where the same (dataset,
 backbone, cost variant) has seeds of both kinds: by that cell's own ratio (all its seeds count,
 since their epochs to early stopping vary), and a cell timed only without reuse by the median

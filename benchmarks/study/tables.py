@@ -30,7 +30,7 @@ def timing_table(
 ) -> list[str]:
     """Best epoch, epochs trained and time per run (epochs 1-based); `stop` adds how each
     seed ended (early stopping or the epoch limit), `host_memory` whether each seed's trainer
-    reused freed host memory (`corrkd_jax.host_memory`: up to 2x faster epochs on CPU;
+    reused freed host memory (`corrkd_jax.host_memory`: 1.4-4x faster epochs on CPU;
     "no" for runs timed before results.json recorded it)."""
     lines = [
         "| run | best epoch | epochs trained | s/epoch (excl. compile) | total min |"

@@ -353,7 +353,7 @@ def finish(
             "compile_seconds": run.compile_seconds(progress),
             "total_seconds": progress.seconds + time.perf_counter() - run.started,
             # Whether glibc malloc reused freed blocks (`corrkd_jax.host_memory`) in the
-            # process that finished the run: CPU wall times differ by up to 2x without it.
+            # process that finished the run: CPU epochs took 1.4-4x as long without it.
             "host_memory_reused": run.host_memory_reused,
         },
         "versions": run_versions(),
