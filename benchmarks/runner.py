@@ -11,7 +11,8 @@ another worker is training (its lock is held) is skipped, so two workers can sha
 `stop_at` (`--stop-at HH:MM` of the study and backbones runners) is the time the CPU must be
 idle by, e.g. the end of a working session: a cell still training then is stopped (its workdir
 keeps the last epoch's checkpoint, so a later run resumes it), and a caller with time estimates
-starts only cells expected to finish before it (`fits`).
+starts only cells expected to finish before it (`may_start`: a started cell by what is left of
+its estimate after the epochs its workdir has finished).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from corrkd_jax.trainer.checkpointing import CHECKPOINT_DIR
+from corrkd_jax.trainer.metric_writer import METRICS_FILE, read_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Outputs of a finished cell kept beside its results.json (checkpoints stay in the workdir).
@@ -94,11 +96,35 @@ def fits(minutes: float | None, stop_at: float | None, margin: float = 1.1) -> b
     return minutes is None or minutes * margin <= minutes_left(stop_at)
 
 
+def epoch_minutes(cell: Cell, runs_root: str) -> list[float]:
+    """Wall time of each epoch a cell's workdir has finished (its metrics.jsonl), in minutes."""
+    records = read_records(os.path.join(runs_root, cell.name, METRICS_FILE))
+    # keyed by epoch: a process stopped between logging an epoch and saving it logs it twice
+    seconds = {r["epoch"]: r["seconds"] for r in records if r.get("kind") == "epoch"}
+    return [s / 60 for s in seconds.values()]
+
+
+def remaining_minutes(cell: Cell, runs_root: str, minutes: float | None) -> float | None:
+    """What is left of a cell's estimate (None: unknown) once its finished epochs are counted.
+
+    A cell that has run past its estimate still needs at least one more epoch (its slowest so
+    far); a cell not started yet needs all of it.
+    """
+    if minutes is None or not has_started(cell, runs_root):
+        return minutes
+    done = epoch_minutes(cell, runs_root)
+    return max(minutes - sum(done), max(done, default=0.0))
+
+
 def may_start(
     cell: Cell, runs_root: str, minutes: float | None, stop_at: float | None, margin: float = 1.1
 ) -> bool:
-    """A started cell always continues; a new one starts if its estimate `fits`."""
-    return has_started(cell, runs_root) or fits(minutes, stop_at, margin)
+    """A cell starts, or a started one continues, if what is left of its estimate `fits`.
+
+    A started cell that cannot finish either is left for a later run: when `runs/` does not
+    outlive the session, continuing it would spend the time left on a cell that is then lost.
+    """
+    return fits(remaining_minutes(cell, runs_root, minutes), stop_at, margin)
 
 
 def _log(message: str) -> None:

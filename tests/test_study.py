@@ -525,10 +525,22 @@ def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
     assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) is None
     cell = study_run.next_cell(root, set(), "id_only", (), fits)
     assert cell.backbone == "session_graph" and cell.variant == "id_only"
-    # a cell with a checkpoint continues whatever its estimate; unknown estimates start
+    # a cell with a checkpoint continues only if what is left of its estimate fits
     started = study_run.next_cell(root, set(), "sasrec/id_only", ())
     os.makedirs(os.path.join(runs, started.name, "checkpoints", "latest"))
+    assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) is None  # 0 epochs done
+    epochs = [
+        {"step": 10 * (e + 1), "kind": "epoch", "epoch": e, "seconds": 600} for e in range(12)
+    ]
+    epochs.insert(3, epochs[2])  # logged twice (stopped before its save): counted once
+    with open(os.path.join(runs, started.name, "metrics.jsonl"), "w") as f:
+        f.writelines(json.dumps(record) + "\n" for record in epochs)
+    assert runner.remaining_minutes(started, runs, 150) == 30  # 150 - 12 epochs x 10 min
+    # past its estimate, a started cell still needs one more epoch (its slowest): it fits
+    assert runner.remaining_minutes(started, runs, 60) == 10
     assert study_run.next_cell(root, set(), "sasrec/id_only", (), fits) == started
+    assert runner.remaining_minutes(started, runs, None) is None
+    assert runner.remaining_minutes(main_cell("kdsr", 0), runs, 60) == 60  # not started
     assert study_run.next_cell(root, set(), "frozen_features", (), fits) is not None
     assert runner.fits(None, time.time() + 60) and not runner.fits(28, time.time() + 30 * 60)
     assert runner.fits(19, time.time() + 30 * 60) and not runner.fits(19, time.time() + 1800, 1.6)

@@ -22,7 +22,8 @@ With `--stop-at`, a cell not started yet is skipped while its estimate (`estimat
 the finished cells' wall times) plus a margin does not fit before the stop time (15% when
 measured on the cell's own dataset, backbone and variant, 50% when carried over from another
 dataset or backbone, which is off by more), and the next cell
-in run order that fits runs instead; a cell with a checkpoint always continues. A working
+in run order that fits runs instead. A cell with a checkpoint is judged by what is left of
+its estimate (less the epochs its workdir has finished, at least one more epoch). A working
 session whose `runs/` does not survive it would otherwise lose every cell it cannot finish.
 """
 
@@ -81,7 +82,7 @@ def next_cell(
 
 
 def fits_before(stop_at: float | None, results_root: str, runs_root: str):
-    """`next_cell`'s `fits` for a stop time: started cells always, new ones by estimate."""
+    """`next_cell`'s `fits` for a stop time: by estimate (for a started cell, what is left)."""
     if stop_at is None:
         return lambda cell: True
     minutes, cases = estimate.measured(summarize.finished(results_root))
