@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -329,6 +330,19 @@ def test_times_before_host_memory_reuse_are_rescaled_by_measured_pairs(tmp_path)
     # SASRec has no pair of its own: another backbone's ratio does not carry over.
     assert minutes[("beauty", "sasrec", "kdsr")] == 100.0
     assert minutes.rescaled == {("beauty", sg, "kdsr"): 0.5}
+
+    # A pair of the same backbone and cost variant (on Sports) comes before the backbone's
+    # median: session-graph kdsr is compute-bound (0.8), its id_only is not (0.5).
+    sports = dict(backbone=sg, dataset="sports")
+    fake_cell(root, main_cell("kdsr", 0, **sports), 0.03, seconds=6000, epoch_seconds=200)
+    fake_cell(
+        root, main_cell("kdsr", 1, **sports), 0.03, seconds=4800, epoch_seconds=160, reused=True
+    )
+    minutes, _ = estimate.measured(summarize.finished(root))
+    assert minutes.rescaled[("beauty", sg, "kdsr")] == pytest.approx(0.8)
+    assert minutes[("beauty", sg, "kdsr")] == pytest.approx(80.0)
+    for seed in (0, 1):
+        shutil.rmtree(os.path.join(root, main_cell("kdsr", seed, **sports).name))
 
     # No pair anywhere: old times stand unscaled (an over-estimate, never an under-estimate).
     os.remove(os.path.join(root, main_cell("id_only", 1, backbone=sg).name, "results.json"))
