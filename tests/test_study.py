@@ -303,6 +303,24 @@ def test_remaining_time_is_estimated_from_the_nearest_finished_cells(tmp_path):
     assert "measured over 2 shared cells" in pooled.basis
 
 
+def test_finished_search_points_time_kdsr_but_stay_out_of_the_tables(tmp_path):
+    root = str(tmp_path)
+    fake_cell(root, main_cell("kdsr", 0), 0.03, seconds=4000, epoch_seconds=200)
+    point = study.search_cells()[0]
+    fake_cell(root, point, 0.03, seconds=6000, epoch_seconds=150, reused=True)
+    assert ("beauty", "sasrec", point.variant) not in summarize.finished(root)
+    minutes, _ = estimate.measured(summarize.finished(root, with_search=True))
+    # the search point's 100 min, and seed 0's 66.7 min at its epoch ratio 150 / 200
+    assert minutes[("beauty", "sasrec", "kdsr")] == pytest.approx((100 + 4000 / 60 * 0.75) / 2)
+    missing = "\n".join(summarize.missing(root))
+    assert "main: beauty / sasrec / kdsr: seed 1, 2 (~75 min each" in missing
+    # kdsr_released runs the same KD terms: timed only without reuse, it takes kdsr's ratio
+    fake_cell(root, main_cell("kdsr_released", 0), 0.03, seconds=3000, epoch_seconds=180)
+    minutes, _ = estimate.measured(summarize.finished(root, with_search=True))
+    assert minutes.rescaled[("beauty", "sasrec", "kdsr_released")] == pytest.approx(0.75)
+    assert minutes[("beauty", "sasrec", "kdsr_released")] == pytest.approx(37.5)
+
+
 def test_times_before_host_memory_reuse_are_rescaled_by_measured_pairs(tmp_path):
     root = str(tmp_path)
     # Beauty session graph id_only: seed 0 timed without reuse, seed 1 with it (half the epoch).

@@ -23,12 +23,16 @@ results.json has no `timing.host_memory_reused`) ran 1.4-4x slower per epoch. Th
 are rescaled by the ratio of mean epoch seconds (with / without) where the same (dataset,
 backbone, cost variant) has seeds of both kinds: by that cell's own ratio (all its seeds count,
 since their epochs to early stopping vary), and a cell timed only without reuse by the median
-ratio of its backbone and cost variant on the other datasets, else of its backbone; left as
-they are while the backbone has none. The ratio differs by backbone (median 0.40 over five
-session-graph cells, 0.52 over two SASRec ones, 2026-12-02) and by variant: the
-session graph's `kdsr`, whose epoch is mostly the KD terms' compute, ran at 0.76 (Beauty,
-seed 1, 168 vs 221 s per epoch), where the backbone's median had predicted 0.40. Such a
-figure is not the cell's own measurement (the wider margin applies).
+ratio of its backbone and variant on the other datasets, else of its backbone and kind of
+variant (KD or not: `kdsr` and `kdsr_released` run the same KD terms), else of its backbone;
+left as they are while the backbone has none.
+The ratio differs by backbone (median 0.40 over five session-graph cells, 0.52 over two SASRec
+ones, 2026-12-02) and by kind: KD epochs, mostly the KD terms' compute, ran at 0.76-0.85
+(session-graph `kdsr` on Beauty, 168 vs 221 s per epoch; `kdsr_released` on Sports; SASRec
+`kdsr` on Beauty with the search's points, 2026-12-03), where the backbones' medians had
+predicted 0.40 and 0.52. Such a figure is not the cell's own measurement (the wider margin
+applies). The search's finished points count as `kdsr` cells here (their results stay out
+of the tables).
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ def cost_variant(cell: study.Cell) -> str:
     return "kdsr" if cell.group != "main" or cell.variant == study.TUNED else cell.variant
 
 
+def _is_kd(cost_variant: str) -> bool:
+    return cost_variant.startswith("kdsr")  # kdsr, kdsr_released: the same KD terms per step
+
+
 class Minutes(dict):
     """(dataset, backbone, cost variant) -> expected total minutes of a cell run now, with
     `rescaled`: the keys timed only without host-memory reuse -> the factor applied to them."""
@@ -111,10 +119,12 @@ def measured(finished: dict) -> tuple[Minutes, dict]:
             minutes[key] = float(np.mean([m for m, _ in by[True]] + old))
             continue
         minutes[key] = float(np.mean([m for m, _ in by[False]]))
-        # the same backbone and cost variant on another dataset first: the ratio depends
-        # on the variant (session-graph kdsr, compute-bound, 0.76; its other variants 0.26-0.50)
-        same_variant = [r for k, r in speedups.items() if k[1:] == key[1:]]
-        same_backbone = same_variant or [r for k, r in speedups.items() if k[1] == key[1]]
+        # the same backbone and variant first, then kind of variant (KD or not): the ratio
+        # depends on it (KD epochs, compute-bound, 0.76-0.85; the baselines' 0.26-0.59)
+        backbone = {k: r for k, r in speedups.items() if k[1] == key[1]}
+        same_variant = [r for k, r in backbone.items() if k[2] == key[2]]
+        same_kind = [r for k, r in backbone.items() if _is_kd(k[2]) == _is_kd(key[2])]
+        same_backbone = same_variant or same_kind or list(backbone.values())
         if same_backbone:
             factor = float(np.median(same_backbone))
             minutes[key] *= factor

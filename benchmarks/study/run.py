@@ -85,7 +85,7 @@ def fits_before(stop_at: float | None, results_root: str, runs_root: str):
     """`next_cell`'s `fits` for a stop time: by estimate (for a started cell, what is left)."""
     if stop_at is None:
         return lambda cell: True
-    minutes, cases = estimate.measured(summarize.finished(results_root))
+    minutes, cases = estimate.measured(summarize.finished(results_root, with_search=True))
     cases = estimate.with_data_cases(cases)
 
     def fits(cell: study.Cell) -> bool:

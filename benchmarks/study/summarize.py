@@ -50,12 +50,15 @@ def folder(root: str, cell: study.Cell) -> str:
     return os.path.join(root, cell.name)
 
 
-def finished(root: str) -> dict[tuple[str, str, str], list[tuple[study.Cell, dict]]]:
+def finished(
+    root: str, with_search: bool = False
+) -> dict[tuple[str, str, str], list[tuple[study.Cell, dict]]]:
     """(dataset, backbone, variant) -> [(cell, results.json)] of the finished main and
-    ablation cells, in seed order."""
+    ablation cells, in seed order; with the search's points too if `with_search` (their
+    timings count for the estimates, their results stay out of the tables)."""
     groups: dict[tuple[str, str, str], list[tuple[study.Cell, dict]]] = {}
     for cell in study.all_cells(root):
-        if cell.group != "search" and load.is_finished(folder(root, cell)):
+        if (with_search or cell.group != "search") and load.is_finished(folder(root, cell)):
             groups.setdefault((cell.dataset, cell.backbone, cell.variant), []).append(
                 (cell, load.read_results(folder(root, cell)))
             )
@@ -141,10 +144,11 @@ def search_points(root: str) -> tuple[list[dict], str | None]:
     return rows, selection["selected"] if selection else None
 
 
-def missing(root: str, groups: dict) -> list[str]:
+def missing(root: str) -> list[str]:
     """Unfinished cells, grouped by run, with the seeds still to do and the estimated
-    runner-minutes of each (`estimate`), then the estimated total."""
-    minutes, cases = estimate.measured(groups)
+    runner-minutes of each (`estimate`, from every finished cell's timing, the search's
+    included), then the estimated total."""
+    minutes, cases = estimate.measured(finished(root, with_search=True))
     cases = estimate.with_data_cases(cases)
     todo: dict[str, list[study.Cell]] = {}
     for cell in study.all_cells(root):
@@ -228,7 +232,7 @@ def build_sections(root: str) -> tuple[dict[str, list[str]], dict]:
             stop=True,
             host_memory=True,
         ),
-        "study_missing": missing(root, groups),
+        "study_missing": missing(root),
     }
     summary = {
         "gains": found,
