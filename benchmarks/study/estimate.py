@@ -124,9 +124,9 @@ def measured(finished: dict) -> tuple[Minutes, dict]:
         backbone = {k: r for k, r in speedups.items() if k[1] == key[1]}
         same_variant = [r for k, r in backbone.items() if k[2] == key[2]]
         same_kind = [r for k, r in backbone.items() if _is_kd(k[2]) == _is_kd(key[2])]
-        same_backbone = same_variant or same_kind or list(backbone.values())
-        if same_backbone:
-            factor = float(np.median(same_backbone))
+        ratios = same_variant or same_kind or list(backbone.values())
+        if ratios:
+            factor = float(np.median(ratios))
             minutes[key] *= factor
             rescaled[key] = factor
     return Minutes(minutes, rescaled), cases
