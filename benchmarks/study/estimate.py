@@ -78,10 +78,6 @@ def cost_variant(cell: study.Cell) -> str:
     return "kdsr" if cell.group != "main" or cell.variant == study.TUNED else cell.variant
 
 
-def _is_kd(cost_variant: str) -> bool:
-    return cost_variant.startswith("kdsr")  # kdsr, kdsr_released: the same KD terms per step
-
-
 class Minutes(dict):
     """(dataset, backbone, cost variant) -> expected total minutes of a cell run now, with
     `rescaled`: the keys timed only without host-memory reuse -> the factor applied to them."""
@@ -123,7 +119,8 @@ def measured(finished: dict) -> tuple[Minutes, dict]:
         # depends on it (KD epochs, compute-bound, 0.76-0.85; the baselines' 0.26-0.59)
         backbone = {k: r for k, r in speedups.items() if k[1] == key[1]}
         same_variant = [r for k, r in backbone.items() if k[2] == key[2]]
-        same_kind = [r for k, r in backbone.items() if _is_kd(k[2]) == _is_kd(key[2])]
+        is_kd = key[2] in study.KD_VARIANTS  # kdsr, kdsr_released: the same KD terms per step
+        same_kind = [r for k, r in backbone.items() if (k[2] in study.KD_VARIANTS) == is_kd]
         ratios = same_variant or same_kind or list(backbone.values())
         if ratios:
             factor = float(np.median(ratios))
