@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.machine import machine_info
+from corrkd_jax.io import write_text
 from corrkd_jax.losses import (
     correlation_code_loss,
     holistic_correlation_loss,
@@ -193,12 +193,6 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", nargs="+", default=["cos", "dot", "euc", "man"])
@@ -236,9 +230,9 @@ def main() -> None:
     }
     result = {"machine": machine_info(), "settings": settings, "note": args.note, "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "results.json", json.dumps(result, indent=2) + "\n")
+    write_text(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)
-    write_atomic(args.out / "results.md", markdown)
+    write_text(args.out / "results.md", markdown)
     print(markdown)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info
+from corrkd_jax.io import write_text
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -113,12 +113,6 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[12_101, 100_000, 1_000_000])
@@ -167,9 +161,9 @@ def main() -> None:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "results.json", json.dumps(result, indent=2) + "\n")
+    write_text(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)
-    write_atomic(args.out / "results.md", markdown)
+    write_text(args.out / "results.md", markdown)
     print(markdown)
 
 
