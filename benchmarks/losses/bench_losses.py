@@ -229,7 +229,6 @@ def main() -> None:
         )
     }
     result = {"machine": machine_info(), "settings": settings, "note": args.note, "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)
     write_text(args.out / "results.md", markdown)

@@ -160,7 +160,6 @@ def main() -> None:
         "note": args.note,
         "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "results.json", json.dumps(result, indent=2) + "\n")
     markdown = to_markdown(result)
     write_text(args.out / "results.md", markdown)
