@@ -579,6 +579,37 @@ def test_with_a_stop_time_the_study_runner_starts_only_cells_that_fit(tmp_path):
     assert study_run.fits_before(None, root, runs)(started)
 
 
+def test_carry_over_continues_a_started_cell_first_then_the_next_in_run_order(tmp_path):
+    root, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    fake_cell(root, main_cell("id_only", 0), 0.03, seconds=3600)
+    first = study_run.next_cell(root, set(), "/sasrec/")
+    assert study_run.carry_over_cell(root, runs, set(), "/sasrec/") == first
+    todo = [
+        c
+        for c in study.all_cells(root)
+        if "/sasrec/" in c.name and not load.is_finished(os.path.join(root, c.name))
+    ]
+    later = todo[-1]
+    assert later != first
+    os.makedirs(os.path.join(runs, later.name, "checkpoints", "latest"))
+    assert study_run.carry_over_cell(root, runs, set(), "/sasrec/") == later
+    assert study_run.carry_over_cell(root, runs, {later.name}, "/sasrec/") == first
+    assert study_run.carry_over_cell(root, runs, set(), "/sasrec/", (later.variant,)) == first
+
+
+def test_carry_over_without_a_stop_time_is_refused(tmp_path):
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.study.run", "--carry-over", "--results", str(tmp_path)],
+        cwd=runner.REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "--carry-over needs --stop-at" in done.stderr
+    assert not os.listdir(tmp_path)
+
+
 def test_report_study_blocks_match_the_committed_results():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "RESULTS.md"), encoding="utf-8") as f:

@@ -8,6 +8,9 @@
     python -m benchmarks.study.run --max-cells 1    # stop after one trained cell (e.g. a GPU slot)
     python -m benchmarks.study.run --stop-at 10:40  # leave the CPU idle by then (session end):
                                                     # start only cells estimated to finish first
+    python -m benchmarks.study.run --stop-at 10:40 --carry-over  # where runs/ outlives the
+                                                    # session: once nothing fits, train the next
+                                                    # cell until then anyway; a later run continues it
 
 Finished cells: `results/<cell>/` (results.json, metrics.jsonl, curves.png, test_ranks.npy);
 workdirs with checkpoints: `runs/study/<cell>/` (an interrupted cell resumes from its last
@@ -25,6 +28,13 @@ dataset or backbone, which is off by more), and the next cell
 in run order that fits runs instead. A cell with a checkpoint is judged by what is left of
 its estimate (less the epochs its workdir has finished, at least one more epoch). A working
 session whose `runs/` does not survive it would otherwise lose every cell it cannot finish.
+
+`--carry-over` is for machines whose `runs/` does outlive the session: once no cell fits, and
+at least `CARRY_OVER_MINUTES` are left, the runner continues a cell that already has a
+checkpoint (the first in run order) or else starts the next unfinished one, trains it until
+the stop time and leaves its checkpoint for the next session. Cells that fit still come
+first, so the flag only fills time that would otherwise stay idle; cells longer than a
+session (no estimate ever fits) can then finish over several.
 """
 
 from __future__ import annotations
@@ -37,6 +47,10 @@ from benchmarks import runner
 from benchmarks.runner import REPO, run_cell
 from benchmarks.study import cells as study
 from benchmarks.study import estimate, load, search, summarize
+
+# Least time left for --carry-over to start a cell: start-up and compilation (~2 min) plus one
+# checkpointed epoch of the slowest cells (Beauty SASRec with KD: ~2.6 min), with room to spare.
+CARRY_OVER_MINUTES = 10.0
 
 
 def write_selection_when_ready(results_root: str) -> bool:
@@ -95,6 +109,15 @@ def fits_before(stop_at: float | None, results_root: str, runs_root: str):
     return fits
 
 
+def carry_over_cell(
+    results_root: str, runs_root: str, tried: set[str], only: str, hold: tuple[str, ...] = ()
+) -> study.Cell | None:
+    """`--carry-over`'s cell once none fits: the first started one (it has a checkpoint), else
+    the first unfinished one, in run order."""
+    started = next_cell(results_root, tried, only, hold, lambda c: runner.has_started(c, runs_root))
+    return started or next_cell(results_root, tried, only, hold)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="list cells and their status")
@@ -112,10 +135,18 @@ def main() -> None:
         help="HH:MM (today) or an ISO date-time: stop training then; start only cells "
         "estimated to finish before it",
     )
+    parser.add_argument(
+        "--carry-over",
+        action="store_true",
+        help="with --stop-at, where runs/ outlives the session: once no cell fits, train "
+        "the next one until the stop time anyway (a later run continues it)",
+    )
     parser.add_argument("--results", default=os.path.join(REPO, "results"))
     parser.add_argument("--runs", default=os.path.join(REPO, "runs", "study"))
     args = parser.parse_args()
     hold = tuple(args.skip)
+    if args.carry_over and not args.stop_at:
+        parser.error("--carry-over needs --stop-at (without one, every cell runs to its end)")
     if args.list:
         ready = write_selection_when_ready(args.results)
         for cell in study.all_cells(args.results):
@@ -132,6 +163,10 @@ def main() -> None:
     while (args.max_cells <= 0 or finished < args.max_cells) and runner.minutes_left(stop_at) > 0:
         fits = fits_before(stop_at, args.results, args.runs)  # estimates grow with each cell
         cell = next_cell(args.results, tried, args.only, hold, fits)
+        if cell is None and args.carry_over and runner.minutes_left(stop_at) >= CARRY_OVER_MINUTES:
+            cell = carry_over_cell(args.results, args.runs, tried, args.only, hold)
+            if cell is not None:
+                print(f"{cell.name}: does not fit before --stop-at; carried over", flush=True)
         if cell is None:
             break
         tried.add(cell.name)
