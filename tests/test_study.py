@@ -176,14 +176,14 @@ def main_cell(variant, seed, dataset="beauty", backbone="sasrec"):
 def test_selection_is_written_once_every_point_finished(tmp_path):
     root = str(tmp_path)
     points = search.points()
-    for i, point in enumerate(points[:-1]):
-        fake_cell(root, study.search_cell(point), 0.01 * (i + 1))
+    for i, point in enumerate(points[:-1]):  # the first point is the best, not the defaults
+        fake_cell(root, study.search_cell(point), 0.01 * (len(points) - i))
     assert not study_run.write_selection_when_ready(root)
     assert search.read_selection(study.selection_path(root)) is None
     fake_cell(root, study.search_cell(points[-1]), 0.001)
     assert study_run.write_selection_when_ready(root)
     selection = search.read_selection(study.selection_path(root))
-    assert selection["selected"] == search.tag(points[-2])  # the best validation score
+    assert selection["selected"] == search.tag(points[0])  # the best validation score
     assert len(selection["points"]) == len(points)
     # the next cell in the queue is now built with the tuned overrides
     fake_for = {
@@ -199,6 +199,55 @@ def test_selection_is_written_once_every_point_finished(tmp_path):
     assert study_run.next_cell(root, {nxt.name}, "").name != nxt.name
     held = study_run.next_cell(root, set(), "", hold=(f"/{nxt.backbone}/",))
     assert held.backbone != nxt.backbone  # --skip leaves a backbone's cells out of the queue
+
+
+def select_point(root, best):
+    """Writes a selection in which the design point `best` has the best validation score."""
+    scores = {p: 0.05 if p == best else 0.01 for p in search.points()}
+    search.write_selection(study.selection_path(root), search.select(scores))
+
+
+def test_the_tuned_cell_of_the_selected_point_is_its_search_run_not_a_second_one(tmp_path):
+    root = str(tmp_path)
+    best = next(p for p in search.points() if p != search.DEFAULT)
+    select_point(root, best)
+    cells = study.all_cells(root)
+    (twin,) = [c for c in cells if c.twin]
+    searched = study.search_cell(best)
+    assert (twin.variant, twin.dataset, twin.backbone, twin.seed) == (
+        study.TUNED,
+        study.SEARCH_DATASET,
+        study.SEARCH_BACKBONE,
+        0,
+    )
+    assert twin.twin == searched.name == twin.stored_as
+    assert twin.command("W") == searched.command("W")  # the very same training run
+    # never queued: the runner trains the search point, and its folder serves both
+    queued = []
+    while (c := study_run.next_cell(root, set(queued), "")) is not None:
+        queued.append(c.name)
+    assert searched.name in queued and twin.name not in queued
+    missing = "\n".join(summarize.missing(root))
+    assert f"{twin.name}: the run of {searched.name} (no time of its own)" in missing
+    fake_cell(root, searched, 0.05, np.arange(1, 301))
+    assert summarize.folder(root, twin) == os.path.join(root, searched.name)
+    groups = summarize.finished(root)
+    (run,) = groups[(twin.dataset, twin.backbone, study.TUNED)]
+    assert run[0] == twin and run[1]["valid"]["NDCG@10"] > 0.05
+    assert twin.name not in "\n".join(summarize.missing(root))
+
+
+def test_with_the_defaults_selected_every_tuned_cell_is_its_kdsr_cell(tmp_path):
+    root = str(tmp_path)
+    select_point(root, search.DEFAULT)
+    tuned = [c for c in study.all_cells(root) if c.variant == study.TUNED]
+    assert len(tuned) == len(study.DATASETS) * len(study.BACKBONES) * len(study.SEEDS)
+    for cell in tuned:
+        assert cell.twin == main_cell("kdsr", cell.seed, cell.dataset, cell.backbone).name
+    for path in study.DATASETS.values():  # the overrides change nothing there
+        for backbone in study.BACKBONES:
+            kd = load_config_file(os.path.join(runner.REPO, path), f"{backbone},kdsr").kd
+            assert (kd.lambda_hol, kd.lambda_code, kd.tau) == search.DEFAULT
 
 
 def test_verdict_counts_seeds_and_says_what_a_one_seed_ci_covers():

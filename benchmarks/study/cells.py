@@ -6,6 +6,10 @@ seed<k>/`. The search (`search.py`) runs on Beauty / SASRec seed 0 under
 `results/beauty/search/sasrec/<point>/seed0/`; its selection file turns into the overrides
 of `kdsr_tuned`, which cannot be built before (`pending`).
 
+No run is trained twice: once the search has chosen, the `kdsr_tuned` cell that is the chosen
+point's own search run (Beauty / SASRec seed 0; every `kdsr_tuned` cell if the defaults win)
+is not queued but read from that run's folder (`Cell.twin`, `Cell.stored_as`).
+
 Order: seed 0 of every dataset's main cells (Beauty first; `RUN_BACKBONES` and `RUN_ORDER`
 within), then the search, then the `kdsr_tuned` seed-0 cells, the ablations' seed 0, seeds 1-2
 of the main cells, and last the ablations' seeds 1-2. A partial study is therefore already a
@@ -63,12 +67,19 @@ class Cell:
     variant: str  # the folder name (kdsr_tuned, a search point's tag, ...)
     seed: int = 0
     overrides: tuple[str, ...] = ()
+    twin: str = ""  # another cell's name if that cell is this very run (see `twin_of`)
 
     @property
     def name(self) -> str:
         """Folder under the results root (`results/`) and the runs root (`runs/study/`)."""
         section = "search" if self.group == "search" else PROTOCOL
         return f"{self.dataset}/{section}/{self.backbone}/{self.variant}/seed{self.seed}"
+
+    @property
+    def stored_as(self) -> str:
+        """The results folder holding this run: its twin's if it has one (never trained
+        twice), else its own."""
+        return self.twin or self.name
 
     @property
     def trained_variant(self) -> str:
@@ -126,14 +137,30 @@ def ablation_cells(seeds) -> list[Cell]:
     ]
 
 
+def twin_of(cell: Cell, selected: str) -> str:
+    """Name of the cell that is `cell`'s very run once the search selected the point tagged
+    `selected`, or "". A kdsr_tuned cell on the search's dataset and backbone at seed 0 is the
+    selected point's own search run (the same command line); with the defaults selected,
+    every kdsr_tuned cell is its kdsr cell (the same config: no overrides are its defaults)."""
+    if cell.variant != TUNED:
+        return ""
+    if selected == search.tag(search.DEFAULT):
+        return Cell("main", cell.dataset, cell.backbone, "kdsr", cell.seed).name
+    if (cell.dataset, cell.backbone, cell.seed) == (SEARCH_DATASET, SEARCH_BACKBONE, 0):
+        (point,) = [p for p in search.points() if search.tag(p) == selected]
+        return search_cell(point).name
+    return ""
+
+
 def all_cells(results_root: str) -> list[Cell]:
-    """Every cell that can be built now, in run order (kdsr_tuned needs the selection)."""
+    """Every cell that can be built now, in run order (kdsr_tuned needs the selection; a
+    tuned cell that is another cell's run carries that cell's name as its `twin`)."""
     selection = search.read_selection(selection_path(results_root))
     tuned = tuple(selection["overrides"]) if selection else None
     first, rest = SEEDS[:1], SEEDS[1:]
     main_first = main_cells(first, tuned)
     tuned_first = [c for c in main_first if c.variant == TUNED]
-    return (
+    cells = (
         [c for c in main_first if c.variant != TUNED]
         + search_cells()
         + tuned_first
@@ -141,6 +168,9 @@ def all_cells(results_root: str) -> list[Cell]:
         + main_cells(rest, tuned)
         + ablation_cells(rest)
     )
+    if not selection:
+        return cells
+    return [dataclasses.replace(c, twin=twin_of(c, selection["selected"])) for c in cells]
 
 
 def tuned_cells() -> list[Cell]:

@@ -17,7 +17,8 @@ workdirs with checkpoints: `runs/study/<cell>/` (an interrupted cell resumes fro
 checkpoint). Training, locking and copying are `benchmarks/runner.py`'s: a cell another worker
 holds is skipped, so several workers can share the queue. The cell list is rebuilt after every
 cell: once the search's last point has finished, the selection file is written
-(`results/beauty/search/sasrec/selection.json`) and the `kdsr_tuned` cells join the queue.
+(`results/beauty/search/sasrec/selection.json`) and the `kdsr_tuned` cells join the queue
+(but the one that is the chosen point's own run: `cells.py`'s `twin_of`).
 `--results DIR` writes finished cells elsewhere (e.g. the main checkout while this one trains
 from a frozen worktree).
 
@@ -82,11 +83,12 @@ def next_cell(
     fits: Callable[[study.Cell], bool] = lambda cell: True,
 ) -> study.Cell | None:
     """The first wanted cell in run order that is not finished, not tried by this process,
-    and `fits` (the time left)."""
+    and `fits` (the time left). A cell with a twin is never trained: its twin is queued."""
     write_selection_when_ready(results_root)
     for cell in study.all_cells(results_root):
         if (
             wanted(cell.name, only, hold)
+            and not cell.twin
             and cell.name not in tried
             and not load.is_finished(os.path.join(results_root, cell.name))
             and fits(cell)
@@ -151,8 +153,9 @@ def main() -> None:
         ready = write_selection_when_ready(args.results)
         for cell in study.all_cells(args.results):
             if wanted(cell.name, args.only, hold):
-                done = load.is_finished(os.path.join(args.results, cell.name))
-                print(f"{'done' if done else 'todo'}  {cell.group:8s} {cell.name}")
+                done = load.is_finished(os.path.join(args.results, cell.stored_as))
+                twin = f"  (the run of {cell.twin})" if cell.twin else ""
+                print(f"{'done' if done else 'todo'}  {cell.group:8s} {cell.name}{twin}")
         for name in [] if ready else study.tuned_names():
             if wanted(name, args.only, hold):
                 print(f"pending (needs the search)  {name}")

@@ -47,7 +47,7 @@ TITLES = {
 
 
 def folder(root: str, cell: study.Cell) -> str:
-    return os.path.join(root, cell.name)
+    return os.path.join(root, cell.stored_as)
 
 
 def finished(
@@ -151,8 +151,11 @@ def missing(root: str) -> list[str]:
     minutes, cases = estimate.measured(finished(root, with_search=True))
     cases = estimate.with_data_cases(cases)
     todo: dict[str, list[study.Cell]] = {}
+    twins = []  # no time of their own: their twin is listed
     for cell in study.all_cells(root):
-        if not load.is_finished(folder(root, cell)):
+        if cell.twin and not load.is_finished(folder(root, cell)):
+            twins.append(f"- {cell.name}: the run of {cell.twin} (no time of its own)")
+        elif not load.is_finished(folder(root, cell)):
             key = f"{cell.group}: {cell.dataset} / {cell.backbone} / {cell.variant}"
             todo.setdefault(key, []).append(cell)
     pending = [] if search.read_selection(study.selection_path(root)) else study.tuned_cells()
@@ -172,7 +175,9 @@ def missing(root: str) -> list[str]:
             f"for {len(known)} of its {len(found)} cells, each as its dataset's and "
             "backbone's kdsr)"
         )
-    return lines + [estimate.total_line(estimates)] if lines else ["(none)"]
+    if not lines:
+        return twins or ["(none)"]
+    return lines + twins + [estimate.total_line(estimates)]
 
 
 def _each(found: estimate.Estimate) -> str:
