@@ -153,7 +153,7 @@ def main() -> None:
         ready = write_selection_when_ready(args.results)
         for cell in study.all_cells(args.results):
             if wanted(cell.name, args.only, hold):
-                done = load.is_finished(os.path.join(args.results, cell.stored_as))
+                done = load.is_finished(summarize.folder(args.results, cell))
                 twin = f"  (the run of {cell.twin})" if cell.twin else ""
                 print(f"{'done' if done else 'todo'}  {cell.group:8s} {cell.name}{twin}")
         for name in [] if ready else study.tuned_names():

@@ -153,9 +153,11 @@ def missing(root: str) -> list[str]:
     todo: dict[str, list[study.Cell]] = {}
     twins = []  # no time of their own: their twin is listed
     for cell in study.all_cells(root):
-        if cell.twin and not load.is_finished(folder(root, cell)):
+        if load.is_finished(folder(root, cell)):
+            continue
+        if cell.twin:
             twins.append(f"- {cell.name}: the run of {cell.twin} (no time of its own)")
-        elif not load.is_finished(folder(root, cell)):
+        else:
             key = f"{cell.group}: {cell.dataset} / {cell.backbone} / {cell.variant}"
             todo.setdefault(key, []).append(cell)
     pending = [] if search.read_selection(study.selection_path(root)) else study.tuned_cells()
